@@ -1,0 +1,70 @@
+"""The RBF kernel of SVGD and its bandwidth (MATH.md section 2).
+
+Particles are batched over states: arrays of shape ``(batch, m, d)``. A bandwidth is either a fixed
+kernel variance ``sigma^2`` or the name of a heuristic computed from one state's particles.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+BandwidthRule = Literal["median", "mean", "half_mean"]
+Bandwidth = BandwidthRule | float | Array
+BANDWIDTH_RULES: tuple[str, ...] = ("median", "mean", "half_mean")
+
+# Floor on sigma^2 so that identical particles (zero pairwise distance) do not divide by zero.
+_MIN_KERNEL_VARIANCE = 1e-8
+
+
+def pairwise_differences(x: Array, y: Array) -> Array:
+    """``x_i - y_j`` for all pairs: ``(B, n, d), (B, m, d) -> (B, n, m, d)``."""
+    return x[:, :, None, :] - y[:, None, :, :]
+
+
+def check_bandwidth(bandwidth: Bandwidth) -> None:
+    """Raise a ``ValueError`` for an unknown heuristic or a non-positive fixed kernel variance."""
+    if isinstance(bandwidth, str):
+        if bandwidth not in BANDWIDTH_RULES:
+            raise ValueError(f"unknown bandwidth heuristic {bandwidth!r}; expected one of {BANDWIDTH_RULES} "
+                             "or a positive kernel variance sigma^2")
+    elif isinstance(bandwidth, (int, float)) and not bandwidth > 0:
+        raise ValueError(f"kernel variance sigma^2 must be positive, got {bandwidth}")
+
+
+def kernel_variance(particles: Array, bandwidth: Bandwidth) -> Array:
+    """The kernel variance ``sigma^2`` for each state, shape ``(B,)``.
+
+    A heuristic uses ``base / (2 log(m + 1))`` where ``base`` is the median, the mean or half the mean
+    of the squared distances between distinct particles of one state; its gradient is stopped, as the
+    bandwidth is a choice of the sampler, not a function to differentiate.
+    """
+    check_bandwidth(bandwidth)
+    batch, m, _ = particles.shape
+    if not isinstance(bandwidth, str):
+        return jnp.broadcast_to(jnp.asarray(bandwidth, particles.dtype), (batch,))
+    x = jax.lax.stop_gradient(particles)
+    sq = jnp.sum(pairwise_differences(x, x) ** 2, axis=-1)
+    rows, cols = jnp.triu_indices(m, k=1)
+    distinct = sq[:, rows, cols]
+    if bandwidth == "median":
+        base = jnp.median(distinct, axis=-1)
+    else:
+        base = jnp.mean(distinct, axis=-1)
+        if bandwidth == "half_mean":
+            base = 0.5 * base
+    return jnp.maximum(base / (2.0 * jnp.log(m + 1.0)), _MIN_KERNEL_VARIANCE)
+
+
+def rbf_kernel(x: Array, y: Array, sigma2: Array) -> tuple[Array, Array, Array]:
+    """``k(x_i, y_j) = exp(-||x_i - y_j||^2 / (2 sigma^2))``.
+
+    Returns the kernel matrix ``(B, n, m)`` with the differences ``x_i - y_j`` ``(B, n, m, d)`` and the
+    squared distances ``(B, n, m)`` it was built from, which the SVGD field and its trace reuse.
+    """
+    diff = pairwise_differences(x, y)
+    sq = jnp.sum(diff**2, axis=-1)
+    return jnp.exp(-sq / (2.0 * sigma2[:, None, None])), diff, sq
