@@ -7,8 +7,8 @@ import argparse
 import importlib
 import sys
 
-# name -> (module, one-line help). Modules are imported only when their command runs, so `s2ac --help`
-# stays fast.
+# name -> (module, one-line help). Keep each module's top-level imports light: all are imported to build
+# the parser.
 COMMANDS: dict[str, tuple[str, str]] = {
     "entropy": ("s2ac.experiments.entropy", "Study E1: entropy of the SVGD sampler (paper Section 4.1)"),
 }
