@@ -107,7 +107,7 @@ def svgd_sample(log_prob: LogProb, particles: Array, log_q0: Array, *, num_steps
 
     Args:
         log_prob: ``(B, m, d) -> (B, m)``, ``log p`` up to a constant (a density, or ``Q(s, .) / alpha``).
-        particles: initial particles ``(B, m, d)``, ``m >= 2``.
+        particles: initial particles ``(B, m, d)``, ``m >= 2`` when ``num_steps > 0``.
         log_q0: their log-density under the initial distribution, ``(B, m)``.
         num_steps: ``L >= 0``; with ``L = 0`` the inputs come back unchanged.
         step_size: ``eps > 0``.
@@ -115,7 +115,9 @@ def svgd_sample(log_prob: LogProb, particles: Array, log_q0: Array, *, num_steps
         log_det: ``"trace"`` or ``"exact"``.
         return_trajectory: also return the particles and ``log q`` after every step.
     """
-    check_sampler_inputs(log_prob, particles, log_q0, num_steps, step_size, min_particles=2)
+    # A step needs another particle to interact with; zero steps return q_0 for any m.
+    moves = isinstance(num_steps, int) and num_steps > 0
+    check_sampler_inputs(log_prob, particles, log_q0, num_steps, step_size, min_particles=2 if moves else 1)
     check_bandwidth(bandwidth)
     if log_det not in ("trace", "exact"):
         raise ValueError(f"log_det must be 'trace' or 'exact', got {log_det!r}")

@@ -1,0 +1,180 @@
+"""The maximum-entropy actor-critic shared by SAC and S2AC: losses and pure update steps over an immutable
+state (MATH.md section 6). An algorithm is this plus its policy: a function that draws ``m`` actions per
+state with their ``log pi`` (one Gaussian sample for SAC, SVGD particles for S2AC).
+
+Each step is a pure function of (state, batch, key); :func:`update_many` scans ``K`` of them in one
+jitted program.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jax import Array
+
+from s2ac.networks import TwinCritic
+from s2ac.policies import AmortizedSampler, PolicySample, amortized_stein_loss
+
+Policy = Callable[[eqx.Module | None, TwinCritic, Array, Array, Array], PolicySample]
+"""``(actor, critic, obs, key, alpha) -> PolicySample`` with actions ``(B, m, d)`` and ``log_pi`` ``(B, m)``."""
+
+
+class Batch(NamedTuple):
+    obs: Array
+    actions: Array
+    rewards: Array
+    next_obs: Array
+    terminated: Array  # 1.0 where the episode ended in a terminal state (no bootstrap), not a time limit
+
+
+class AgentState(eqx.Module):
+    """Everything an update changes. ``actor`` is None for S2AC(phi), ``amortized`` unless amortized S2AC."""
+
+    critic: TwinCritic
+    target_critic: TwinCritic
+    critic_opt: optax.OptState
+    actor: eqx.Module | None
+    actor_opt: optax.OptState | None
+    log_alpha: Array
+    alpha_opt: optax.OptState
+    amortized: AmortizedSampler | None
+    amortized_opt: optax.OptState | None
+
+    @property
+    def alpha(self) -> Array:
+        return jnp.exp(self.log_alpha)
+
+
+class Optimizers(NamedTuple):
+    critic: optax.GradientTransformation
+    actor: optax.GradientTransformation
+    alpha: optax.GradientTransformation
+    amortized: optax.GradientTransformation
+
+
+class UpdateSettings(NamedTuple):
+    gamma: float
+    polyak: float
+    target_entropy: float
+    autotune_alpha: bool
+    amortized_bandwidth: str | float = "half_mean"
+
+
+def soft_td_target(target_critic: TwinCritic, batch: Batch, next_sample: PolicySample, alpha: Array,
+                   gamma: float) -> Array:
+    """Eq. 8's ``y = r + gamma (1 - done) (mean_i min_k Q'_k(s', a'_i) - alpha mean_i log pi(a'_i|s'))``."""
+    next_q = target_critic.min_q(batch.next_obs[:, None, :], next_sample.actions)
+    soft_value = jnp.mean(next_q, axis=-1) - alpha * jnp.mean(next_sample.log_pi, axis=-1)
+    return batch.rewards + gamma * (1.0 - batch.terminated) * soft_value
+
+
+def critic_loss(critic: TwinCritic, batch: Batch, target: Array) -> Array:
+    """``sum_k E[(Q_k(s, a) - y)^2]``."""
+    q = critic(batch.obs, batch.actions)
+    return jnp.sum(jnp.mean((q - target) ** 2, axis=-1))
+
+
+def actor_loss(actor: eqx.Module | None, critic: TwinCritic, obs: Array, key: Array, alpha: Array,
+               policy: Policy) -> tuple[Array, PolicySample]:
+    """Eq. 9's ``E_s 1/m sum_i [alpha log pi(a_i|s) - min_k Q_k(s, a_i)]``, with the sample it used."""
+    sample = policy(actor, critic, obs, key, alpha)
+    q = critic.min_q(obs[:, None, :], sample.actions)
+    return jnp.mean(alpha * sample.log_pi - q), sample
+
+
+def temperature_loss(log_alpha: Array, log_pi: Array, target_entropy: float) -> Array:
+    """``-log alpha * E[log pi + target entropy]``: raises alpha while the entropy is below its target."""
+    return -log_alpha * jnp.mean(jax.lax.stop_gradient(log_pi) + target_entropy)
+
+
+def _apply(optimizer: optax.GradientTransformation, params, grads, opt_state):
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return eqx.apply_updates(params, updates), opt_state
+
+
+def update_critic(state: AgentState, batch: Batch, key: Array, policy: Policy, opt: Optimizers,
+                  settings: UpdateSettings) -> tuple[AgentState, dict[str, Array]]:
+    """One gradient step on the twin critics toward the soft TD target (actions at ``s'`` from the policy)."""
+    next_sample = policy(state.actor, state.critic, batch.next_obs, key, state.alpha)
+    target = jax.lax.stop_gradient(soft_td_target(state.target_critic, batch, next_sample, state.alpha,
+                                                  settings.gamma))
+    loss, grads = eqx.filter_value_and_grad(critic_loss)(state.critic, batch, target)
+    critic, critic_opt = _apply(opt.critic, state.critic, grads, state.critic_opt)
+    return eqx.tree_at(lambda s: (s.critic, s.critic_opt), state, (critic, critic_opt)), {"critic_loss": loss}
+
+
+def update_actor(state: AgentState, batch: Batch, key: Array, policy: Policy,
+                 opt: Optimizers) -> tuple[AgentState, dict[str, Array], PolicySample]:
+    """One gradient step on the actor's parameters, critic frozen, through every SVGD step; for S2AC(phi),
+    which has no actor parameters, only the loss and the sample (for the temperature and the metrics)."""
+    if state.actor is None:
+        loss, sample = actor_loss(None, state.critic, batch.obs, key, state.alpha, policy)
+        return state, {"actor_loss": loss}, jax.lax.stop_gradient(sample)
+    (loss, sample), grads = eqx.filter_value_and_grad(actor_loss, has_aux=True)(
+        state.actor, state.critic, batch.obs, key, state.alpha, policy)
+    actor, actor_opt = _apply(opt.actor, state.actor, grads, state.actor_opt)
+    state = eqx.tree_at(lambda s: (s.actor, s.actor_opt), state, (actor, actor_opt))
+    return state, {"actor_loss": loss}, jax.lax.stop_gradient(sample)
+
+
+def update_temperature(state: AgentState, log_pi: Array, opt: Optimizers,
+                       settings: UpdateSettings) -> tuple[AgentState, dict[str, Array]]:
+    """One step on ``log alpha`` when it is tuned; the policy entropy estimate either way."""
+    metrics = {"entropy": -jnp.mean(log_pi), "alpha": state.alpha}
+    if not settings.autotune_alpha:
+        return state, metrics
+    grad = jax.grad(temperature_loss)(state.log_alpha, log_pi, settings.target_entropy)
+    log_alpha, alpha_opt = _apply(opt.alpha, state.log_alpha, grad, state.alpha_opt)
+    return eqx.tree_at(lambda s: (s.log_alpha, s.alpha_opt), state, (log_alpha, alpha_opt)), metrics
+
+
+def update_amortized(state: AgentState, obs: Array, sample: PolicySample, key: Array, opt: Optimizers,
+                     settings: UpdateSettings) -> tuple[AgentState, dict[str, Array]]:
+    """One step moving ``f_psi``'s samples along the Stein direction toward the policy's particles, whose
+    scores are ``grad_a min_k Q(s, a) / alpha`` (target ``exp(Q / alpha)`` in action space)."""
+    scores = jax.grad(lambda a: jnp.sum(state.critic.min_q(obs[:, None, :], a)))(sample.actions) / state.alpha
+    noise = jax.random.normal(key, sample.actions.shape, sample.actions.dtype)
+    loss, grads = eqx.filter_value_and_grad(amortized_stein_loss)(
+        state.amortized, obs, noise, sample.actions, scores, settings.amortized_bandwidth)
+    amortized, amortized_opt = _apply(opt.amortized, state.amortized, grads, state.amortized_opt)
+    state = eqx.tree_at(lambda s: (s.amortized, s.amortized_opt), state, (amortized, amortized_opt))
+    return state, {"amortized_loss": loss}
+
+
+def update_targets(state: AgentState, polyak: float) -> AgentState:
+    """Polyak averaging ``Q' <- polyak Q' + (1 - polyak) Q``."""
+    target = jax.tree.map(lambda t, o: polyak * t + (1.0 - polyak) * o,
+                          eqx.filter(state.target_critic, eqx.is_array), eqx.filter(state.critic, eqx.is_array))
+    return eqx.tree_at(lambda s: s.target_critic, state, eqx.combine(target, state.target_critic))
+
+
+def update(state: AgentState, batch: Batch, key: Array, policy: Policy, opt: Optimizers,
+           settings: UpdateSettings) -> tuple[AgentState, dict[str, Array]]:
+    """One full update: critics, actor, temperature, amortized sampler (if any), targets."""
+    k_critic, k_actor, k_amortized = jax.random.split(key, 3)
+    state, critic_metrics = update_critic(state, batch, k_critic, policy, opt, settings)
+    state, actor_metrics, sample = update_actor(state, batch, k_actor, policy, opt)
+    state, temperature_metrics = update_temperature(state, sample.log_pi, opt, settings)
+    metrics = {**critic_metrics, **actor_metrics, **temperature_metrics}
+    if state.amortized is not None:
+        state, amortized_metrics = update_amortized(state, batch.obs, sample, k_amortized, opt, settings)
+        metrics.update(amortized_metrics)
+    return update_targets(state, settings.polyak), metrics
+
+
+def update_many(state: AgentState, batches: Batch, key: Array, policy: Policy, opt: Optimizers,
+                settings: UpdateSettings) -> tuple[AgentState, dict[str, Array]]:
+    """``K`` consecutive updates over stacked batches ``(K, batch, ...)``; metrics are averaged."""
+
+    def body(state, inputs):
+        batch, step_key = inputs
+        return update(state, batch, step_key, policy, opt, settings)
+
+    keys = jax.random.split(key, batches.obs.shape[0])
+    state, metrics = jax.lax.scan(body, state, (batches, keys))
+    return state, jax.tree.map(jnp.mean, metrics)

@@ -1,0 +1,162 @@
+"""The user-facing agent API shared by every algorithm, in the style of Stable-Baselines3:
+``Agent(env, seed=0, **config).learn(total_steps)``, ``.predict(obs)``, ``.save(path)``, ``Agent.load(path)``.
+
+An algorithm subclass supplies only its networks (:meth:`init_networks`), its policy (:meth:`policy`) and
+its action selection (:meth:`select_actions`); the update steps are :mod:`s2ac.algorithms.actor_critic`'s and
+the training loop is :mod:`s2ac.training.loop`'s.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, ClassVar
+
+import equinox as eqx
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import Array
+
+import s2ac
+from s2ac.algorithms.actor_critic import AgentState, Optimizers, UpdateSettings, update_many
+from s2ac.algorithms.config import OffPolicyConfig
+from s2ac.envs import ActionScaler, env_name, make_env
+from s2ac.networks import TwinCritic
+from s2ac.policies import PolicySample
+from s2ac.training import checkpoint
+
+
+class OffPolicyAgent:
+    """An off-policy maximum-entropy actor-critic bound to an environment."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[OffPolicyConfig]]
+
+    def __init__(self, env: str | gym.Env, seed: int = 0, config: OffPolicyConfig | None = None,
+                 **overrides: Any):
+        """``env``: a Gymnasium id or instance. ``config`` and/or keyword ``overrides`` set hyperparameters
+        (the fields of :attr:`config_class`)."""
+        config = config if config is not None else self.config_class()
+        if not isinstance(config, self.config_class):
+            raise ValueError(f"{type(self).__name__} needs a {self.config_class.__name__}, "
+                             f"got {type(config).__name__}")
+        if overrides:
+            config = self.config_class.from_dict({**config.to_dict(), **overrides})
+        if not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        self.config = config
+        self.seed = seed
+        self.env = make_env(env)
+        self.env_id = env_name(self.env)
+        self.obs_dim = int(self.env.observation_space.shape[0])
+        self.action_dim = int(self.env.action_space.shape[0])
+        self.scaler = ActionScaler(self.env.action_space)
+        self.target_entropy = (-float(self.action_dim) if config.target_entropy is None
+                               else float(config.target_entropy))
+        self.optimizers = Optimizers(critic=optax.adam(config.critic_lr), actor=optax.adam(config.actor_lr),
+                                     alpha=optax.adam(config.alpha_lr), amortized=self._amortized_optimizer())
+        self.state = self.init_state(jax.random.PRNGKey(seed))
+        self.settings = UpdateSettings(gamma=config.gamma, polyak=config.polyak, target_entropy=self.target_entropy,
+                                       autotune_alpha=config.autotune_alpha,
+                                       amortized_bandwidth=getattr(config, "bandwidth", "half_mean"))
+        self.update_fn = jax.jit(functools.partial(update_many, policy=self.policy, opt=self.optimizers,
+                                                   settings=self.settings))
+        self.act_fn = jax.jit(self.select_actions, static_argnames="mode")
+        self.trainer = None
+
+    # --- what an algorithm defines ---------------------------------------------------------------------
+    def init_networks(self, actor_key: Array, sampler_key: Array) -> tuple[eqx.Module | None, eqx.Module | None]:
+        """The actor and the amortized sampler (either may be None)."""
+        raise NotImplementedError
+
+    def policy(self, actor: eqx.Module | None, critic: TwinCritic, obs: Array, key: Array,
+               alpha: Array) -> PolicySample:
+        """Actions ``(B, m, d)`` in ``[-1, 1]`` with ``log pi`` ``(B, m)``, differentiable in the actor."""
+        raise NotImplementedError
+
+    def select_actions(self, state: AgentState, obs: Array, key: Array, mode: str) -> Array:
+        """One action per state ``(B, d)`` in ``[-1, 1]`` for acting; ``mode`` is ``"train"``, ``"eval"``
+        or an algorithm's named selection rule."""
+        raise NotImplementedError
+
+    def _amortized_optimizer(self) -> optax.GradientTransformation:
+        return optax.identity()
+
+    # --- shared machinery ------------------------------------------------------------------------------
+    def init_state(self, key: Array) -> AgentState:
+        """Fresh networks and optimiser states for ``key``."""
+        cfg = self.config
+        k_critic, k_actor, k_sampler = jax.random.split(key, 3)
+        critic = TwinCritic(self.obs_dim, self.action_dim, cfg.critic_hidden, key=k_critic,
+                            activation=cfg.activation)
+        actor, amortized = self.init_networks(k_actor, k_sampler)
+        log_alpha = jnp.log(jnp.asarray(cfg.alpha, jnp.float32))
+        opt = self.optimizers
+
+        def init_opt(optimizer: optax.GradientTransformation, params: Any) -> Any:
+            return None if params is None else optimizer.init(eqx.filter(params, eqx.is_array))
+
+        return AgentState(critic=critic, target_critic=critic, critic_opt=init_opt(opt.critic, critic),
+                          actor=actor, actor_opt=init_opt(opt.actor, actor), log_alpha=log_alpha,
+                          alpha_opt=opt.alpha.init(log_alpha), amortized=amortized,
+                          amortized_opt=init_opt(opt.amortized, amortized))
+
+    def learn(self, total_steps: int, run_dir: str | Path | None = None, progress: bool = True,
+              callback: Any = None) -> OffPolicyAgent:
+        """Train until ``total_steps`` environment steps in all (a second call continues). With ``run_dir``
+        the run writes its config, metrics, TensorBoard events and checkpoints there."""
+        from s2ac.training.loop import Trainer
+
+        if self.trainer is None:
+            self.trainer = Trainer(self, run_dir)
+        self.trainer.run(total_steps, progress=progress, callback=callback)
+        return self
+
+    def predict(self, obs: np.ndarray, deterministic: bool = True, mode: str | None = None,
+                key: Array | None = None) -> np.ndarray:
+        """Actions in the environment's own action box for one observation ``(obs_dim,)`` or a batch
+        ``(B, obs_dim)``. ``mode`` overrides the selection rule (``"train"``, ``"eval"`` or an algorithm's
+        own, e.g. ``"softmax"`` for S2AC)."""
+        obs = np.asarray(obs, np.float32)
+        single = obs.ndim == 1
+        if obs.shape[-1] != self.obs_dim:
+            raise ValueError(f"observation has shape {obs.shape}; this agent expects (..., {self.obs_dim})")
+        key = jax.random.PRNGKey(np.random.randint(2**31)) if key is None else key
+        mode = mode or ("eval" if deterministic else "train")
+        actions = np.asarray(self.act_fn(self.state, jnp.atleast_2d(obs), key, mode=mode))
+        actions = self.scaler.to_env(actions)
+        return actions[0] if single else actions
+
+    def save(self, path: str | Path) -> Path:
+        """Write the networks and configuration (not the replay buffer) to ``path`` (``.npz``)."""
+        path = Path(path)
+        checkpoint.write_atomically(path, checkpoint.tree_to_arrays(self.state, "state/"), self.describe())
+        return path
+
+    def describe(self) -> dict[str, Any]:
+        return {"algo": self.name, "env": self.env_id, "seed": self.seed, "config": self.config.to_dict(),
+                "obs_dim": self.obs_dim, "action_dim": self.action_dim, "s2ac_version": s2ac.__version__}
+
+    @classmethod
+    def load(cls, path: str | Path, env: str | gym.Env | None = None) -> OffPolicyAgent:
+        """An agent from a file written by :meth:`save` (or a training checkpoint); ``env`` defaults to
+        the one it was trained on."""
+        arrays, meta = checkpoint.read(Path(path))
+        agent_cls = cls if cls is not OffPolicyAgent else _algorithm(meta.get("algo"), path)
+        if meta.get("algo") != agent_cls.name:
+            raise checkpoint.CheckpointError(f"{path} holds a {meta.get('algo')!r} agent, not {agent_cls.name!r}")
+        agent = agent_cls(env if env is not None else meta["env"], seed=meta["seed"],
+                          config=agent_cls.config_class.from_dict(meta["config"]))
+        agent.state = checkpoint.arrays_to_tree(agent.state, arrays, "state/", path)
+        return agent
+
+
+def _algorithm(name: str | None, path: str | Path) -> type[OffPolicyAgent]:
+    from s2ac.algorithms import ALGORITHMS
+
+    if name not in ALGORITHMS:
+        raise checkpoint.CheckpointError(f"{path} names an unknown algorithm {name!r}")
+    return ALGORITHMS[name]

@@ -1,0 +1,185 @@
+"""Typed, validated hyperparameters: one frozen dataclass per algorithm, every value in one place
+(defaults from MATH.md section 11, the authors' code)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal, get_args, get_origin
+
+from s2ac.networks import ACTIVATIONS
+from s2ac.policies.stein import SELECTIONS, SteinSampler
+from s2ac.stein.kernels import BANDWIDTH_RULES
+
+
+def _require(condition: bool, name: str, message: str, value: Any) -> None:
+    if not condition:
+        raise ValueError(f"invalid config value {name}={value!r}: {message}")
+
+
+@dataclass(frozen=True)
+class OffPolicyConfig:
+    """What every off-policy actor-critic here shares: critic, temperature, replay and schedule."""
+
+    gamma: float = 0.99
+    polyak: float = 0.995  # target <- polyak * target + (1 - polyak) * online
+    critic_lr: float = 1e-3
+    actor_lr: float = 1e-3
+    critic_hidden: tuple[int, ...] = (256, 256)
+    actor_hidden: tuple[int, ...] = (256, 256, 256)
+    activation: str = "relu"
+    alpha: float = 0.2  # fixed temperature, or the initial one when tuned
+    autotune_alpha: bool = False
+    alpha_lr: float = 3e-4
+    target_entropy: float | None = None  # None: -dim(A)
+    batch_size: int = 100
+    buffer_size: int = 1_000_000
+    random_steps: int = 10_000  # uniform random actions before the policy acts
+    learning_starts: int = 1_000
+    update_every: int = 50  # every this many env steps, this many updates
+    eval_every: int = 5_000
+    eval_episodes: int = 10
+    checkpoint_every: int = 10_000
+
+    def __post_init__(self) -> None:
+        _require(0.0 <= self.gamma <= 1.0, "gamma", "must lie in [0, 1]", self.gamma)
+        _require(0.0 <= self.polyak < 1.0, "polyak", "must lie in [0, 1)", self.polyak)
+        for name in ("critic_lr", "actor_lr", "alpha_lr", "alpha"):
+            value = getattr(self, name)
+            _require(isinstance(value, (int, float)) and value > 0, name, "must be a positive number", value)
+        for name in ("critic_hidden", "actor_hidden"):
+            value = getattr(self, name)
+            _require(isinstance(value, tuple) and len(value) > 0
+                     and all(isinstance(h, int) and h > 0 for h in value), name,
+                     "must be a non-empty list of positive layer widths", value)
+        _require(self.activation in ACTIVATIONS, "activation", f"expected one of {sorted(ACTIVATIONS)}",
+                 self.activation)
+        for name in ("batch_size", "buffer_size", "update_every", "eval_every", "eval_episodes",
+                     "checkpoint_every"):
+            value = getattr(self, name)
+            _require(isinstance(value, int) and value > 0, name, "must be a positive integer", value)
+        for name in ("random_steps", "learning_starts"):
+            value = getattr(self, name)
+            _require(isinstance(value, int) and value >= 0, name, "must be a non-negative integer", value)
+        _require(self.buffer_size >= self.batch_size, "buffer_size", "must be at least batch_size",
+                 self.buffer_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> OffPolicyConfig:
+        """Build from plain values (JSON), checking that every key is a field of this config."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"unknown config key(s) {unknown} for {cls.__name__}; valid keys: {sorted(known)}")
+        hints = typing.get_type_hints(cls)
+        return cls(**{name: _coerce(name, value, hints[name]) for name, value in values.items()})
+
+    def with_overrides(self, assignments: list[str]) -> OffPolicyConfig:
+        """Apply ``key=value`` strings (the command line's ``--set``); values are JSON, or bare strings."""
+        values = self.to_dict()
+        for item in assignments:
+            if "=" not in item:
+                raise ValueError(f"--set expects key=value, got {item!r}")
+            key, raw = item.split("=", 1)
+            try:
+                values[key.strip()] = json.loads(raw)
+            except json.JSONDecodeError:
+                values[key.strip()] = raw
+        return type(self).from_dict(values)
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """Turn a JSON value into the field's type (lists into tuples, ints into floats), or explain."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(name, value, arg)
+            except ValueError as err:
+                errors.append(str(err))
+        raise ValueError(errors[0] if len(errors) == 1 else
+                         f"invalid config value {name}={value!r}: expected {hint}")
+    if origin is tuple and isinstance(value, (list, tuple)):
+        return tuple(_coerce(name, v, args[0]) for v in value)
+    if origin is Literal:
+        _require(value in args, name, f"expected one of {list(args)}", value)
+        return value
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, bool, str) and type(value) is hint:
+        return value
+    raise ValueError(f"invalid config value {name}={value!r}: expected {getattr(hint, '__name__', hint)}")
+
+
+@dataclass(frozen=True)
+class SACConfig(OffPolicyConfig):
+    """Soft Actor-Critic with a tanh-squashed Gaussian policy and, by default, a tuned temperature."""
+
+    autotune_alpha: bool = True
+
+
+S2ACVariant = Literal["phi", "phi_theta", "amortized"]
+
+
+@dataclass(frozen=True)
+class S2ACConfig(OffPolicyConfig):
+    """Stein Soft Actor-Critic. ``variant``: ``"phi"`` (SVGD from a fixed Gaussian, critic only),
+    ``"phi_theta"`` (learned initial Gaussian) or ``"amortized"`` (``phi_theta`` plus a one-pass sampler
+    ``f_psi`` for action selection)."""
+
+    activation: str = "elu"
+    variant: S2ACVariant = "phi_theta"
+    num_particles: int = 10
+    svgd_steps: int = 3
+    svgd_step_size: float = 0.1
+    bandwidth: str | float = "half_mean"
+    log_det: Literal["trace", "exact"] = "trace"
+    init_std: float = 0.5  # sigma_0 of S2AC(phi)'s fixed initial Gaussian
+    init_truncation: float | None = 3.0  # q_0 truncated to this many standard deviations
+    train_selection: Literal["random", "max_q", "softmax", "amortized"] = "random"
+    eval_selection: Literal["random", "max_q", "softmax", "amortized"] = "max_q"
+    amortized_lr: float = 1e-3
+    amortized_hidden: tuple[int, ...] = (256, 256)
+    authors_compat: bool = False  # reproduce the authors' code's departures (MATH.md section 10)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(self.variant in ("phi", "phi_theta", "amortized"), "variant",
+                 "expected 'phi', 'phi_theta' or 'amortized'", self.variant)
+        _require(isinstance(self.num_particles, int) and self.num_particles >= 1, "num_particles",
+                 "must be a positive integer", self.num_particles)
+        _require(isinstance(self.svgd_steps, int) and self.svgd_steps >= 0, "svgd_steps",
+                 "must be a non-negative integer", self.svgd_steps)
+        _require(self.svgd_steps == 0 or self.num_particles >= 2, "num_particles",
+                 "SVGD needs at least 2 particles per state when svgd_steps > 0", self.num_particles)
+        _require(self.svgd_step_size > 0, "svgd_step_size", "must be positive", self.svgd_step_size)
+        _require(self.bandwidth in BANDWIDTH_RULES if isinstance(self.bandwidth, str) else self.bandwidth > 0,
+                 "bandwidth", f"expected one of {BANDWIDTH_RULES} or a positive kernel variance", self.bandwidth)
+        _require(self.log_det in ("trace", "exact"), "log_det", "expected 'trace' or 'exact'", self.log_det)
+        _require(self.init_std > 0, "init_std", "must be positive", self.init_std)
+        _require(self.init_truncation is None or self.init_truncation > 0, "init_truncation",
+                 "must be positive or null (no truncation)", self.init_truncation)
+        for name in ("train_selection", "eval_selection"):
+            value = getattr(self, name)
+            _require(value in SELECTIONS, name, f"expected one of {SELECTIONS}", value)
+            _require(value != "amortized" or self.variant == "amortized", name,
+                     "'amortized' selection needs variant='amortized'", value)
+        _require(self.amortized_lr > 0, "amortized_lr", "must be positive", self.amortized_lr)
+
+    def stein_sampler(self) -> SteinSampler:
+        return SteinSampler(num_particles=self.num_particles, num_steps=self.svgd_steps,
+                            step_size=self.svgd_step_size, bandwidth=self.bandwidth,
+                            truncation=self.init_truncation, log_det=self.log_det,
+                            authors_compat=self.authors_compat)
+
+
+__all__ = ["OffPolicyConfig", "S2ACConfig", "S2ACVariant", "SACConfig"]

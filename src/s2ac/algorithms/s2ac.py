@@ -1,0 +1,85 @@
+"""Stein Soft Actor-Critic (Messaoud et al., ICLR 2024; MATH.md sections 5-7): the actor-critic whose policy
+is SVGD toward ``exp(Q / alpha)`` from an initial Gaussian, with the closed-form ``log pi`` in both the
+critic target and the actor loss. Variants:
+
+* ``phi``: ``q_0 = N(0, sigma_0^2 I)`` fixed; only the critic learns.
+* ``phi_theta``: ``q_0 = N(mu_theta(s), sigma_theta(s)^2)`` truncated to 3 standard deviations, learned end
+  to end through the SVGD steps. With ``svgd_steps=0`` (and no truncation) it is SAC.
+* ``amortized``: ``phi_theta`` plus ``f_psi(s, xi)`` trained along the Stein direction toward the
+  particles, for one-pass action selection.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jax import Array
+
+from s2ac.algorithms.actor_critic import AgentState
+from s2ac.algorithms.base import OffPolicyAgent
+from s2ac.algorithms.config import S2ACConfig
+from s2ac.networks import TwinCritic
+from s2ac.policies import (
+    SELECTIONS,
+    AmortizedSampler,
+    GaussianActor,
+    PolicySample,
+    SteinSampler,
+    sample_stein_policy,
+    select_particle,
+)
+from s2ac.stein import normal_log_prob, normal_sample
+
+
+class S2AC(OffPolicyAgent):
+    """S2AC. Modes of :meth:`predict`: ``"train"`` and ``"eval"`` (the config's ``train_selection`` and
+    ``eval_selection``), or a rule by name: ``"random"``, ``"max_q"``, ``"softmax"``, ``"amortized"``."""
+
+    name: ClassVar[str] = "s2ac"
+    config_class: ClassVar[type[S2ACConfig]] = S2ACConfig
+    config: S2ACConfig
+
+    @property
+    def sampler(self) -> SteinSampler:
+        return self.config.stein_sampler()
+
+    def init_networks(self, actor_key: Array, sampler_key: Array) -> tuple[eqx.Module | None, eqx.Module | None]:
+        cfg = self.config
+        actor = None if cfg.variant == "phi" else GaussianActor(
+            self.obs_dim, self.action_dim, cfg.actor_hidden, key=actor_key, activation=cfg.activation)
+        amortized = None if cfg.variant != "amortized" else AmortizedSampler(
+            self.obs_dim, self.action_dim, cfg.amortized_hidden, key=sampler_key, activation=cfg.activation)
+        return actor, amortized
+
+    def _amortized_optimizer(self) -> optax.GradientTransformation:
+        return optax.adam(self.config.amortized_lr)
+
+    def policy(self, actor: GaussianActor | None, critic: TwinCritic, obs: Array, key: Array,
+               alpha: Array) -> PolicySample:
+        cfg, sampler = self.config, self.sampler
+        if actor is None:
+            mean = jnp.zeros((obs.shape[0], self.action_dim), obs.dtype)
+            std = jnp.full_like(mean, cfg.init_std)
+        else:
+            mean, std = actor(obs)
+        u0, log_q0 = normal_sample(key, mean, std, sampler.num_particles, sampler.truncation)
+        if cfg.authors_compat and actor is None:
+            # The authors draw S2AC(phi)'s particles with std sigma_0 but score them with variance sigma_0.
+            log_q0 = normal_log_prob(u0, mean, jnp.sqrt(std), sampler.truncation)
+        return sample_stein_policy(critic, obs, u0, log_q0, alpha, sampler)
+
+    def select_actions(self, state: AgentState, obs: Array, key: Array, mode: str) -> Array:
+        mode = {"train": self.config.train_selection, "eval": self.config.eval_selection}.get(mode, mode)
+        if mode not in SELECTIONS:
+            raise ValueError(f"unknown action selection {mode!r}; expected 'train', 'eval' or one of {SELECTIONS}")
+        if mode == "amortized":
+            if state.amortized is None:
+                raise ValueError("'amortized' action selection needs variant='amortized'")
+            return state.amortized.sample(obs, key, 1)[:, 0]
+        k_policy, k_select = jax.random.split(key)
+        sample = self.policy(state.actor, state.critic, obs, k_policy, state.alpha)
+        return select_particle(state.critic, obs, sample.actions, k_select, mode, state.alpha)

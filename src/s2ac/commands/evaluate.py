@@ -1,0 +1,40 @@
+"""``s2ac evaluate``: evaluate the trained agent of a run directory (or a saved model file)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", type=Path, help="a run directory (uses its model.npz, else its checkpoint) or a "
+                                                ".npz model file")
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--selection", default="eval",
+                        help="action selection: eval (default), train, or for S2AC random | max_q | softmax | "
+                             "amortized")
+    parser.add_argument("--seed", type=int, default=12345, help="seed of the evaluation episodes")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from s2ac.algorithms.base import OffPolicyAgent
+    from s2ac.training.evaluation import evaluate
+    from s2ac.training.loop import CHECKPOINT_FILE, MODEL_FILE, _second_instance
+
+    path = args.path
+    if path.is_dir():
+        path = path / MODEL_FILE if (path / MODEL_FILE).is_file() else path / CHECKPOINT_FILE
+    agent = OffPolicyAgent.load(path)
+    result = evaluate(agent, _second_instance(agent.env), args.episodes, args.seed, mode=args.selection)
+    summary = {"model": str(path), "algo": agent.name, "env": agent.env_id, "selection": args.selection,
+               "episodes": args.episodes, "return_mean": result.mean, "return_std": result.std,
+               "returns": result.returns.tolist(), "lengths": result.lengths.tolist()}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{agent.name} on {agent.env_id}, selection {args.selection}: return {result.mean:.2f} ± "
+              f"{result.std:.2f} over {args.episodes} episodes (min {result.returns.min():.2f}, "
+              f"max {result.returns.max():.2f}, mean length {result.lengths.mean():.0f})")
+    return 0

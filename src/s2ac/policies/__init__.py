@@ -1,0 +1,20 @@
+"""Policies: the squashed Gaussian (SAC), the Stein policy (S2AC) and the amortized sampler."""
+
+from s2ac.policies.amortized import AmortizedSampler, amortized_stein_loss, stein_direction
+from s2ac.policies.gaussian import GaussianActor, sample_squashed_gaussian
+from s2ac.policies.squash import squash, squash_log_det
+from s2ac.policies.stein import (
+    SELECTIONS,
+    PolicySample,
+    Selection,
+    SteinSampler,
+    sample_stein_policy,
+    select_particle,
+    stein_log_target,
+)
+
+__all__ = [
+    "SELECTIONS", "AmortizedSampler", "GaussianActor", "PolicySample", "Selection", "SteinSampler",
+    "amortized_stein_loss", "sample_squashed_gaussian", "sample_stein_policy", "select_particle", "squash",
+    "squash_log_det", "stein_direction", "stein_log_target",
+]

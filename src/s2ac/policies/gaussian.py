@@ -1,0 +1,41 @@
+"""The state-conditioned diagonal Gaussian: SAC's policy before the squash, and the learned initial
+distribution ``q_0 = N(mu_theta(s), diag sigma_theta(s)^2)`` of S2AC(phi, theta) (MATH.md section 5.1)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import equinox as eqx
+import jax.numpy as jnp
+from jax import Array
+
+from s2ac.networks import MLP
+from s2ac.policies.squash import squash, squash_log_det
+from s2ac.stein import normal_sample
+
+# The usual SAC range for log sigma: wide enough for any task, narrow enough to keep exp() finite.
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+
+class GaussianActor(eqx.Module):
+    """``s -> (mu(s), sigma(s))`` from one MLP with ``2 d`` outputs."""
+
+    net: MLP
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int], *, key: Array,
+                 activation: str = "relu"):
+        self.net = MLP(obs_dim, 2 * action_dim, hidden, key=key, activation=activation)
+
+    def __call__(self, obs: Array) -> tuple[Array, Array]:
+        mean, log_std = jnp.split(self.net(obs), 2, axis=-1)
+        return mean, jnp.exp(jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX))
+
+
+def sample_squashed_gaussian(mean: Array, std: Array, key: Array, num_samples: int, bound: float = 1.0,
+                             truncation: float | None = None) -> tuple[Array, Array]:
+    """Actions ``c tanh(u)``, ``u ~ N(mean, std^2)`` (optionally truncated), and ``log pi(a|s)``.
+
+    ``mean``, ``std``: ``(B, d)``; returns ``(B, n, d)`` and ``(B, n)``.
+    """
+    u, log_q = normal_sample(key, mean, std, num_samples, truncation)
+    return squash(u, bound), log_q - squash_log_det(u, bound)

@@ -1,0 +1,81 @@
+"""The S2AC policy (MATH.md section 5, paper Algorithm 1): particles from ``q_0`` moved by ``L`` SVGD steps
+toward ``exp(Q(s, c tanh u) / alpha)`` in the unsquashed space, then squashed, with a closed-form
+``log pi``. Also how one action is picked from a state's particles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+from s2ac.networks import TwinCritic
+from s2ac.policies.squash import squash, squash_log_det
+from s2ac.stein import Bandwidth, LogProb, svgd_sample
+
+Selection = Literal["random", "max_q", "softmax", "amortized"]
+SELECTIONS: tuple[str, ...] = ("random", "max_q", "softmax", "amortized")
+
+
+@dataclass(frozen=True)
+class SteinSampler:
+    """The static settings of the Stein policy's sampler."""
+
+    num_particles: int = 10
+    num_steps: int = 3
+    step_size: float = 0.1
+    bandwidth: Bandwidth = "half_mean"
+    truncation: float | None = 3.0
+    log_det: Literal["trace", "exact"] = "trace"
+    bound: float = 1.0
+    authors_compat: bool = False
+
+
+class PolicySample(NamedTuple):
+    """Actions ``(B, m, d)``, their ``log pi(a|s)`` ``(B, m)`` and the unsquashed particles ``u_L``."""
+
+    actions: Array
+    log_pi: Array
+    particles: Array
+
+
+def stein_log_target(critic: TwinCritic, obs: Array, alpha: Array, sampler: SteinSampler) -> LogProb:
+    """``log p(u|s) = min_k Q_k(s, c tanh u) / alpha + sum_k log(c (1 - tanh(u_k)^2))``: the density whose
+    push-forward through ``c tanh`` is ``exp(Q(s, a) / alpha)``.
+
+    With ``authors_compat`` it is the authors' code's ``Q(s, u)``: no temperature, no squash (MATH.md 10).
+    """
+    states = obs[:, None, :]
+    if sampler.authors_compat:
+        return lambda u: critic.min_q(states, u)
+    return lambda u: critic.min_q(states, squash(u, sampler.bound)) / alpha + squash_log_det(u, sampler.bound)
+
+
+def sample_stein_policy(critic: TwinCritic, obs: Array, initial: Array, log_q0: Array, alpha: Array,
+                        sampler: SteinSampler) -> PolicySample:
+    """Move initial particles ``u_0 ~ q_0`` ``(B, m, d)`` with log-density ``log_q0`` ``(B, m)`` by ``L`` SVGD
+    steps toward :func:`stein_log_target` and squash them: actions with their closed-form ``log pi``.
+
+    Differentiable through every SVGD step and into ``q_0``'s parameters (if ``initial`` was drawn by
+    reparameterisation); gradients also reach the critic's parameters, which callers freeze as needed.
+    """
+    result = svgd_sample(stein_log_target(critic, obs, alpha, sampler), initial, log_q0,
+                         num_steps=sampler.num_steps, step_size=sampler.step_size,
+                         bandwidth=sampler.bandwidth, log_det=sampler.log_det)
+    u = result.particles
+    return PolicySample(squash(u, sampler.bound), result.log_q - squash_log_det(u, sampler.bound), u)
+
+
+def select_particle(critic: TwinCritic, obs: Array, actions: Array, key: Array, mode: Selection,
+                    alpha: Array) -> Array:
+    """One action per state from its particles ``(B, m, d)``: a uniformly random particle, the one of
+    highest ``min_k Q``, or one drawn with probabilities ``softmax(min_k Q / alpha)``."""
+    batch, m, _ = actions.shape
+    if mode == "random":
+        index = jax.random.randint(key, (batch,), 0, m)
+    else:
+        q = critic.min_q(obs[:, None, :], actions)
+        index = jnp.argmax(q, axis=-1) if mode == "max_q" else jax.random.categorical(key, q / alpha, axis=-1)
+    return jnp.take_along_axis(actions, index[:, None, None], axis=1)[:, 0]

@@ -1,0 +1,83 @@
+"""Checkpoints and saved models: one ``.npz`` file (arrays plus JSON metadata, no pickle), written to a
+temporary file and renamed into place, so a crash or an interrupt leaves the previous file intact."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+META_KEY = "__meta__"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint or model file that is missing, corrupt, or does not match the agent."""
+
+
+def write_atomically(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """Write ``arrays`` and ``meta`` to ``path`` so that readers see the old file or the new one, never a
+    partial one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **{META_KEY: np.array(json.dumps(meta))}, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Arrays and metadata of a file written by :func:`write_atomically`; every member is read, so a
+    truncated or altered file fails its CRC check here with a :class:`CheckpointError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint or model file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+        meta = json.loads(str(arrays.pop(META_KEY)))
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as err:
+        raise CheckpointError(f"{path} is corrupt or truncated and cannot be loaded ({type(err).__name__}: "
+                              f"{err})") from err
+    return arrays, meta
+
+
+def tree_to_arrays(tree: Any, prefix: str) -> dict[str, np.ndarray]:
+    """The array leaves of a PyTree (an agent state), numbered in traversal order."""
+    leaves = jax.tree_util.tree_leaves(eqx.filter(tree, eqx.is_array))
+    return {f"{prefix}{i:04d}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
+
+
+def arrays_to_tree(template: Any, arrays: dict[str, np.ndarray], prefix: str, source: Path | str) -> Any:
+    """Fill ``template``'s array leaves from ``arrays``, checking that their number and shapes match."""
+    params, static = eqx.partition(template, eqx.is_array)
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    stored = sorted(name for name in arrays if name.startswith(prefix))
+    if len(stored) != len(leaves):
+        raise CheckpointError(f"{source} holds {len(stored)} arrays under {prefix!r} but this agent has "
+                              f"{len(leaves)}: it was written by a different algorithm or configuration")
+    loaded = []
+    for i, leaf in enumerate(leaves):
+        value = arrays[f"{prefix}{i:04d}"]
+        if value.shape != leaf.shape or value.dtype != leaf.dtype:
+            raise CheckpointError(f"{source}: array {i} has shape {value.shape} {value.dtype}, the agent "
+                                  f"expects {leaf.shape} {leaf.dtype}: a different configuration or environment")
+        loaded.append(jnp.asarray(value))
+    return eqx.combine(jax.tree_util.tree_unflatten(treedef, loaded), static)

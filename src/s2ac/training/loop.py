@@ -1,0 +1,260 @@
+"""The one off-policy training loop, shared by every algorithm.
+
+Each environment step: act (uniformly at random for the first ``random_steps``), store the transition;
+every ``update_every`` steps after ``learning_starts``, that many updates in one jitted call; every
+``eval_every`` steps, an evaluation and a row in ``metrics.csv``; every ``checkpoint_every`` steps, a
+checkpoint.
+
+Runs resume exactly: every episode's reset is seeded from (seed, episode index), the checkpoint holds the
+networks, optimisers, replay buffer and every random state, and on resume the current episode is rebuilt
+by replaying its actions from its seeded reset. An interrupted and resumed run therefore ends with the same
+weights as an uninterrupted one (on the same machine and JAX version).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from s2ac.training import checkpoint
+from s2ac.training.evaluation import episode_seed, evaluate
+from s2ac.training.logger import RunLogger
+from s2ac.training.replay import ReplayBuffer
+
+if TYPE_CHECKING:
+    from s2ac.algorithms.base import OffPolicyAgent
+
+CONFIG_FILE, CHECKPOINT_FILE, MODEL_FILE = "config.json", "checkpoint.npz", "model.npz"
+
+# Purposes of the random streams derived from the run's seed.
+_RESET, _BATCHES, _KEY = 0, 3, 4
+
+
+class NonFiniteLossError(RuntimeError):
+    """An update produced a NaN or infinite loss; the agent keeps its last finite state."""
+
+
+class Trainer:
+    """The training progress of one agent: step counters, replay buffer, random states, logs."""
+
+    def __init__(self, agent: OffPolicyAgent, run_dir: str | Path | None = None, resume: bool = False):
+        cfg = agent.config
+        self.agent = agent
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.eval_env = _second_instance(agent.env)
+        self.buffer = ReplayBuffer(cfg.buffer_size, agent.obs_dim, agent.action_dim)
+        self.rng = np.random.default_rng(episode_seed(agent.seed, _BATCHES))
+        self.key = jax.random.PRNGKey(episode_seed(agent.seed, _KEY))
+        self.step = self.episode = self.episode_length = 0
+        self.total_steps: int | None = None  # of the latest run() call, kept so that a resume can finish it
+        self.episode_return = 0.0
+        self.finished_returns: list[float] = []
+        self.update_sums: dict[str, float] = {}
+        self.update_count = 0
+        self.time_s = 0.0
+        self.history: list[dict[str, float]] = []
+        self.logger: RunLogger | None = None
+        self._clock = time.perf_counter()
+        if resume:
+            self._load_checkpoint()
+        else:
+            self.obs = self._reset()
+            if self.run_dir is not None:
+                self._start_run_dir()
+
+    # --- the loop ----------------------------------------------------------------------------------------
+    def run(self, total_steps: int, progress: bool = True,
+            callback: Callable[[Trainer], bool | None] | None = None) -> None:
+        """Train until ``total_steps`` environment steps; ``callback(trainer)`` after each step may return
+        False to stop early."""
+        if not isinstance(total_steps, int) or total_steps < 0:
+            raise ValueError(f"total_steps must be a non-negative int, got {total_steps!r}")
+        cfg = self.agent.config
+        self.total_steps = total_steps
+        self._clock, self._row_step, self._row_clock = time.perf_counter(), self.step, time.perf_counter()
+        bar = tqdm(total=total_steps, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True,
+                   desc=f"{self.agent.name} {self.agent.env_id}")
+        try:
+            while self.step < total_steps:
+                self._env_step()
+                self.step += 1
+                if self.step >= cfg.learning_starts and self.step % cfg.update_every == 0:
+                    self._update()
+                if self.step % cfg.eval_every == 0 or self.step == total_steps:
+                    row = self._evaluate_and_log()
+                    bar.set_postfix(eval=f"{row['eval_return_mean']:.1f}", train=f"{row['train_return']:.1f}")
+                if self.run_dir is not None and (self.step % cfg.checkpoint_every == 0 or self.step == total_steps):
+                    self.save_checkpoint()
+                bar.update(1)
+                if callback is not None and callback(self) is False:
+                    break
+        finally:
+            bar.close()
+        if self.run_dir is not None:
+            self.agent.save(self.run_dir / MODEL_FILE)
+            if self.logger is not None:
+                self.logger.writer.flush()
+
+    def _env_step(self) -> None:
+        agent = self.agent
+        if self.step < agent.config.random_steps:
+            action = self.rng.uniform(-1.0, 1.0, agent.action_dim).astype(np.float32)
+        else:
+            self.key, act_key = jax.random.split(self.key)
+            action = np.asarray(agent.act_fn(agent.state, self.obs[None], act_key, mode="train"))[0]
+        next_obs, reward, terminated, truncated, _ = agent.env.step(agent.scaler.to_env(action))
+        next_obs = np.asarray(next_obs, np.float32)
+        self.buffer.add(self.obs, action, float(reward), next_obs, bool(terminated))
+        self.episode_return += float(reward)
+        self.episode_length += 1
+        if terminated or truncated:
+            self.finished_returns.append(self.episode_return)
+            self.episode += 1
+            self.obs = self._reset()
+        else:
+            self.obs = next_obs
+
+    def _reset(self) -> np.ndarray:
+        self.episode_return, self.episode_length = 0.0, 0
+        obs, _ = self.agent.env.reset(seed=episode_seed(self.agent.seed, _RESET, self.episode))
+        return np.asarray(obs, np.float32)
+
+    def _update(self) -> None:
+        cfg = self.agent.config
+        batches = self.buffer.sample(self.rng, cfg.batch_size, cfg.update_every)
+        self.key, update_key = jax.random.split(self.key)
+        state, metrics = self.agent.update_fn(self.agent.state, batches, update_key)
+        metrics = {name: float(value) for name, value in metrics.items()}
+        bad = [name for name, value in metrics.items() if not math.isfinite(value)]
+        if bad:
+            where = "no checkpoint was written yet"
+            if self.run_dir is not None and (self.run_dir / CHECKPOINT_FILE).exists():
+                where = f"the last checkpoint in {self.run_dir} is intact"
+            raise NonFiniteLossError(f"non-finite {', '.join(f'{n}={metrics[n]}' for n in bad)} in the updates "
+                                     f"at step {self.step}; training stopped and {where}")
+        self.agent.state = state
+        for name, value in metrics.items():
+            self.update_sums[name] = self.update_sums.get(name, 0.0) + value
+        self.update_count += 1
+
+    def _evaluate_and_log(self) -> dict[str, float]:
+        cfg, now = self.agent.config, time.perf_counter()
+        self.time_s += now - self._clock
+        self._clock = now
+        result = evaluate(self.agent, self.eval_env, cfg.eval_episodes, self.agent.seed)
+        means = {name: total / self.update_count for name, total in self.update_sums.items()} \
+            if self.update_count else {}
+        row = {"step": self.step, "eval_return_mean": result.mean, "eval_return_std": result.std,
+               "train_return": float(np.mean(self.finished_returns)) if self.finished_returns else math.nan,
+               "entropy": means.get("entropy", math.nan), "alpha": means.get("alpha", math.nan),
+               "critic_loss": means.get("critic_loss", math.nan), "actor_loss": means.get("actor_loss", math.nan),
+               "episodes": self.episode, "time_s": self.time_s,
+               "steps_per_s": (self.step - self._row_step) / max(now - self._row_clock, 1e-9)}
+        self.finished_returns, self.update_sums, self.update_count = [], {}, 0
+        self._row_step, self._row_clock = self.step, now
+        self.history.append(row)
+        if self.logger is not None:
+            self.logger.log_row(row)
+            if means:
+                self.logger.log_scalars(self.step, means)
+        # Evaluation time is not training time.
+        self._clock = time.perf_counter()
+        return row
+
+    # --- run directory and checkpoints ---------------------------------------------------------------------
+    def _start_run_dir(self) -> None:
+        run_dir = self.run_dir
+        if (run_dir / CONFIG_FILE).exists():
+            raise ValueError(f"{run_dir} already holds a run; continue it with `s2ac train --resume {run_dir}` "
+                             "or choose another output directory")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        description = {**self.agent.describe(), "jax_version": jax.__version__}
+        (run_dir / CONFIG_FILE).write_text(json.dumps(description, indent=2) + "\n")
+        self.logger = RunLogger(run_dir)
+
+    def save_checkpoint(self) -> Path:
+        """Write everything needed to continue this run exactly to ``run_dir/checkpoint.npz``, atomically."""
+        if self.run_dir is None:
+            raise ValueError("this run has no run directory to checkpoint into")
+        self.time_s += time.perf_counter() - self._clock
+        self._clock = time.perf_counter()
+        arrays = {**checkpoint.tree_to_arrays(self.agent.state, "state/"), **self.buffer.state_dict(),
+                  "trainer/key": np.asarray(self.key)}
+        meta = {**self.agent.describe(), "step": self.step, "episode": self.episode,
+                "episode_return": self.episode_return, "episode_length": self.episode_length,
+                "finished_returns": self.finished_returns, "update_sums": self.update_sums,
+                "update_count": self.update_count, "time_s": self.time_s, "total_steps": self.total_steps,
+                "rng": self.rng.bit_generator.state}
+        path = self.run_dir / CHECKPOINT_FILE
+        checkpoint.write_atomically(path, arrays, meta)
+        return path
+
+    def _load_checkpoint(self) -> None:
+        path = self.run_dir / CHECKPOINT_FILE
+        arrays, meta = checkpoint.read(path)
+        agent = self.agent
+        if meta.get("algo") != agent.name or meta.get("env") != agent.env_id:
+            raise checkpoint.CheckpointError(f"{path} is a {meta.get('algo')} run on {meta.get('env')}, not "
+                                             f"{agent.name} on {agent.env_id}")
+        agent.state = checkpoint.arrays_to_tree(agent.state, arrays, "state/", path)
+        self.buffer.load_state_dict(arrays)
+        self.key = jnp.asarray(arrays["trainer/key"])
+        self.rng.bit_generator.state = meta["rng"]
+        for name in ("step", "episode", "finished_returns", "update_sums", "update_count", "time_s", "total_steps"):
+            setattr(self, name, meta[name])
+        self.obs = self._replay_current_episode(meta["episode_length"])
+        if self.episode_return != meta["episode_return"]:
+            warnings.warn(f"{agent.env_id} did not replay to the same state (return {self.episode_return} vs "
+                          f"{meta['episode_return']}): it is not deterministic, so the resumed run will differ "
+                          "from an uninterrupted one", stacklevel=2)
+        self.logger = RunLogger(self.run_dir, resume_step=self.step)
+
+    def _replay_current_episode(self, length: int) -> np.ndarray:
+        """Bring the environment back to where the checkpoint left it: the episode's seeded reset, then the
+        actions it took, read back from the replay buffer."""
+        obs = self._reset()
+        for action in self.buffer.last_actions(length):
+            obs, reward, *_ = self.agent.env.step(self.agent.scaler.to_env(action))
+            obs = np.asarray(obs, np.float32)
+            self.episode_return += float(reward)
+            self.episode_length += 1
+        return obs
+
+
+def _second_instance(env: gym.Env) -> gym.Env:
+    """A separate instance of ``env`` for evaluation, so that evaluating never disturbs training episodes."""
+    if env.spec is not None:
+        return gym.make(env.spec)
+    import copy
+
+    return copy.deepcopy(env)
+
+
+def resume(run_dir: str | Path) -> OffPolicyAgent:
+    """The agent of an interrupted (or finished) run directory, ready to continue with ``learn``."""
+    from s2ac.algorithms import ALGORITHMS
+
+    run_dir = Path(run_dir)
+    config_path = run_dir / CONFIG_FILE
+    if not config_path.is_file():
+        raise ValueError(f"{run_dir} is not a run directory: it has no {CONFIG_FILE}")
+    if not (run_dir / CHECKPOINT_FILE).is_file():
+        raise checkpoint.CheckpointError(f"{run_dir} has no {CHECKPOINT_FILE} yet: the run stopped before its "
+                                         "first checkpoint; start it again")
+    description: dict[str, Any] = json.loads(config_path.read_text())
+    agent_cls = ALGORITHMS[description["algo"]]
+    agent = agent_cls(description["env"], seed=description["seed"],
+                      config=agent_cls.config_class.from_dict(description["config"]))
+    agent.trainer = Trainer(agent, run_dir, resume=True)
+    return agent
