@@ -80,6 +80,8 @@ class Trainer:
         False to stop early."""
         if not isinstance(total_steps, int) or total_steps < 0:
             raise ValueError(f"total_steps must be a non-negative int, got {total_steps!r}")
+        if total_steps < self.step:
+            raise ValueError(f"this run is already at step {self.step}; total_steps={total_steps} would go back")
         cfg = self.agent.config
         self.total_steps = total_steps
         self._clock, self._row_step, self._row_clock = time.perf_counter(), self.step, time.perf_counter()
