@@ -2,7 +2,7 @@
 state (MATH.md section 6). An algorithm is this plus its policy: a function that draws ``m`` actions per
 state with their ``log pi`` (one Gaussian sample for SAC, SVGD particles for S2AC).
 
-Each step is a pure function of (state, batch, key); :func:`update_many` scans ``K`` of them in one
+Each step is a pure function of (state, batch, key); :func:`scan_updates` runs ``K`` of them in one
 jitted program.
 """
 
@@ -93,16 +93,15 @@ def temperature_loss(log_alpha: Array, log_pi: Array, target_entropy: float) -> 
 
 
 def _apply(optimizer: optax.GradientTransformation, params, grads, opt_state):
-    updates, opt_state = optimizer.update(grads, opt_state, params)
+    # Only floating-point arrays are trained (a flow's masks are integer arrays).
+    updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(params, eqx.is_inexact_array))
     return eqx.apply_updates(params, updates), opt_state
 
 
-def update_critic(state: AgentState, batch: Batch, key: Array, policy: Policy, opt: Optimizers,
-                  settings: UpdateSettings) -> tuple[AgentState, dict[str, Array]]:
-    """One gradient step on the twin critics toward the soft TD target (actions at ``s'`` from the policy)."""
-    next_sample = policy(state.actor, state.critic, batch.next_obs, key, state.alpha)
-    target = jax.lax.stop_gradient(soft_td_target(state.target_critic, batch, next_sample, state.alpha,
-                                                  settings.gamma))
+def update_critic(state: AgentState, batch: Batch, target: Array,
+                  opt: Optimizers) -> tuple[AgentState, dict[str, Array]]:
+    """One gradient step on the critics toward a fixed target ``y`` (its gradient is stopped)."""
+    target = jax.lax.stop_gradient(target)
     loss, grads = eqx.filter_value_and_grad(critic_loss)(state.critic, batch, target)
     critic, critic_opt = _apply(opt.critic, state.critic, grads, state.critic_opt)
     return eqx.tree_at(lambda s: (s.critic, s.critic_opt), state, (critic, critic_opt)), {"critic_loss": loss}
@@ -133,14 +132,16 @@ def update_temperature(state: AgentState, log_pi: Array, opt: Optimizers,
     return eqx.tree_at(lambda s: (s.log_alpha, s.alpha_opt), state, (log_alpha, alpha_opt)), metrics
 
 
-def update_amortized(state: AgentState, obs: Array, sample: PolicySample, key: Array, opt: Optimizers,
+def update_amortized(state: AgentState, obs: Array, particles: Array, key: Array, opt: Optimizers,
                      settings: UpdateSettings) -> tuple[AgentState, dict[str, Array]]:
-    """One step moving ``f_psi``'s samples along the Stein direction toward the policy's particles, whose
-    scores are ``grad_a min_k Q(s, a) / alpha`` (target ``exp(Q / alpha)`` in action space)."""
-    scores = jax.grad(lambda a: jnp.sum(state.critic.min_q(obs[:, None, :], a)))(sample.actions) / state.alpha
-    noise = jax.random.normal(key, sample.actions.shape, sample.actions.dtype)
+    """One step moving ``f_psi``'s samples along the Stein direction toward ``particles`` ``(B, m, d)`` of the
+    same states, whose scores are ``grad_a min_k Q(s, a) / alpha`` (target ``exp(Q / alpha)`` in action
+    space)."""
+    particles = jax.lax.stop_gradient(particles)
+    scores = jax.grad(lambda a: jnp.sum(state.critic.min_q(obs[:, None, :], a)))(particles) / state.alpha
+    noise = jax.random.normal(key, particles.shape, particles.dtype)
     loss, grads = eqx.filter_value_and_grad(amortized_stein_loss)(
-        state.amortized, obs, noise, sample.actions, scores, settings.amortized_bandwidth)
+        state.amortized, obs, noise, particles, scores, settings.amortized_bandwidth)
     amortized, amortized_opt = _apply(opt.amortized, state.amortized, grads, state.amortized_opt)
     state = eqx.tree_at(lambda s: (s.amortized, s.amortized_opt), state, (amortized, amortized_opt))
     return state, {"amortized_loss": loss}
@@ -155,26 +156,35 @@ def update_targets(state: AgentState, polyak: float) -> AgentState:
 
 def update(state: AgentState, batch: Batch, key: Array, policy: Policy, opt: Optimizers,
            settings: UpdateSettings) -> tuple[AgentState, dict[str, Array]]:
-    """One full update: critics, actor, temperature, amortized sampler (if any), targets."""
-    k_critic, k_actor, k_amortized = jax.random.split(key, 3)
-    state, critic_metrics = update_critic(state, batch, k_critic, policy, opt, settings)
+    """One full update: critics toward the soft TD target (actions at ``s'`` from the policy), actor,
+    temperature, amortized sampler (if any), targets."""
+    k_target, k_actor, k_amortized = jax.random.split(key, 3)
+    next_sample = policy(state.actor, state.critic, batch.next_obs, k_target, state.alpha)
+    target = soft_td_target(state.target_critic, batch, next_sample, state.alpha, settings.gamma)
+    state, critic_metrics = update_critic(state, batch, target, opt)
     state, actor_metrics, sample = update_actor(state, batch, k_actor, policy, opt)
     state, temperature_metrics = update_temperature(state, sample.log_pi, opt, settings)
     metrics = {**critic_metrics, **actor_metrics, **temperature_metrics}
     if state.amortized is not None:
-        state, amortized_metrics = update_amortized(state, batch.obs, sample, k_amortized, opt, settings)
+        state, amortized_metrics = update_amortized(state, batch.obs, sample.actions, k_amortized, opt, settings)
         metrics.update(amortized_metrics)
     return update_targets(state, settings.polyak), metrics
 
 
-def update_many(state: AgentState, batches: Batch, key: Array, policy: Policy, opt: Optimizers,
-                settings: UpdateSettings) -> tuple[AgentState, dict[str, Array]]:
-    """``K`` consecutive updates over stacked batches ``(K, batch, ...)``; metrics are averaged."""
+UpdateStep = Callable[[AgentState, Batch, Array], tuple[AgentState, dict[str, Array]]]
 
-    def body(state, inputs):
-        batch, step_key = inputs
-        return update(state, batch, step_key, policy, opt, settings)
+
+def scan_updates(step: UpdateStep, state: AgentState, batches: Batch,
+                 key: Array) -> tuple[AgentState, dict[str, Array]]:
+    """``K`` consecutive updates over stacked batches ``(K, batch, ...)`` in one ``lax.scan``; metrics are
+    averaged over the ``K`` updates."""
+    # The scan carries the state's arrays only: networks may hold Python callables (flowjax's flows).
+    arrays, static = eqx.partition(state, eqx.is_array)
+
+    def body(arrays, inputs):
+        new_state, metrics = step(eqx.combine(arrays, static), *inputs)
+        return eqx.filter(new_state, eqx.is_array), metrics
 
     keys = jax.random.split(key, batches.obs.shape[0])
-    state, metrics = jax.lax.scan(body, state, (batches, keys))
-    return state, jax.tree.map(jnp.mean, metrics)
+    arrays, metrics = jax.lax.scan(body, arrays, (batches, keys))
+    return eqx.combine(arrays, static), jax.tree.map(jnp.mean, metrics)

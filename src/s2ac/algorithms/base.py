@@ -21,7 +21,8 @@ import optax
 from jax import Array
 
 import s2ac
-from s2ac.algorithms.actor_critic import AgentState, Optimizers, UpdateSettings, update_many
+from s2ac.algorithms import actor_critic
+from s2ac.algorithms.actor_critic import AgentState, Batch, Optimizers, UpdateSettings
 from s2ac.algorithms.config import OffPolicyConfig
 from s2ac.envs import ActionScaler, env_name, make_env
 from s2ac.networks import TwinCritic
@@ -62,9 +63,9 @@ class OffPolicyAgent:
         self.settings = UpdateSettings(gamma=config.gamma, polyak=config.polyak, target_entropy=self.target_entropy,
                                        autotune_alpha=config.autotune_alpha,
                                        amortized_bandwidth=getattr(config, "bandwidth", "half_mean"))
-        self.update_fn = jax.jit(functools.partial(update_many, policy=self.policy, opt=self.optimizers,
-                                                   settings=self.settings))
-        self.act_fn = jax.jit(self.select_actions, static_argnames="mode")
+        # filter_jit: the state may hold non-array leaves (flowjax's flows); strings (the mode) are static.
+        self.update_fn = eqx.filter_jit(functools.partial(actor_critic.scan_updates, self.update_step))
+        self.act_fn = eqx.filter_jit(self.select_actions)
         self.trainer = None
 
     # --- what an algorithm defines ---------------------------------------------------------------------
@@ -82,6 +83,10 @@ class OffPolicyAgent:
         or an algorithm's named selection rule."""
         raise NotImplementedError
 
+    def update_step(self, state: AgentState, batch: Batch, key: Array) -> tuple[AgentState, dict[str, Array]]:
+        """One pure update; the maximum-entropy actor-critic's unless an algorithm has its own (SQL)."""
+        return actor_critic.update(state, batch, key, self.policy, self.optimizers, self.settings)
+
     def _amortized_optimizer(self) -> optax.GradientTransformation:
         return optax.identity()
 
@@ -91,13 +96,13 @@ class OffPolicyAgent:
         cfg = self.config
         k_critic, k_actor, k_sampler = jax.random.split(key, 3)
         critic = TwinCritic(self.obs_dim, self.action_dim, cfg.critic_hidden, key=k_critic,
-                            activation=cfg.activation)
+                            activation=cfg.activation, num_critics=cfg.num_critics)
         actor, amortized = self.init_networks(k_actor, k_sampler)
         log_alpha = jnp.log(jnp.asarray(cfg.alpha, jnp.float32))
         opt = self.optimizers
 
         def init_opt(optimizer: optax.GradientTransformation, params: Any) -> Any:
-            return None if params is None else optimizer.init(eqx.filter(params, eqx.is_array))
+            return None if params is None else optimizer.init(eqx.filter(params, eqx.is_inexact_array))
 
         return AgentState(critic=critic, target_critic=critic, critic_opt=init_opt(opt.critic, critic),
                           actor=actor, actor_opt=init_opt(opt.actor, actor), log_alpha=log_alpha,

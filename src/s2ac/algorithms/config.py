@@ -29,6 +29,7 @@ class OffPolicyConfig:
     critic_lr: float = 1e-3
     actor_lr: float = 1e-3
     critic_hidden: tuple[int, ...] = (256, 256)
+    num_critics: int = 2  # min over this many Q-networks in every target and actor loss
     actor_hidden: tuple[int, ...] = (256, 256, 256)
     activation: str = "relu"
     alpha: float = 0.2  # fixed temperature, or the initial one when tuned
@@ -58,7 +59,7 @@ class OffPolicyConfig:
         _require(self.activation in ACTIVATIONS, "activation", f"expected one of {sorted(ACTIVATIONS)}",
                  self.activation)
         for name in ("batch_size", "buffer_size", "update_every", "eval_every", "eval_episodes",
-                     "checkpoint_every"):
+                     "checkpoint_every", "num_critics"):
             value = getattr(self, name)
             _require(isinstance(value, int) and value > 0, name, "must be a positive integer", value)
         for name in ("random_steps", "learning_starts"):
@@ -127,6 +128,46 @@ class SACConfig(OffPolicyConfig):
     autotune_alpha: bool = True
 
 
+@dataclass(frozen=True)
+class SACNFConfig(SACConfig):
+    """SAC whose policy is a tanh-squashed, state-conditioned normalizing flow (a masked autoregressive
+    flow from flowjax) on the Gaussian ``N(mu(s), sigma(s)^2)``."""
+
+    flow_layers: int = 2
+    flow_width: int = 64
+    flow_depth: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("flow_layers", "flow_width", "flow_depth"):
+            value = getattr(self, name)
+            _require(isinstance(value, int) and value > 0, name, "must be a positive integer", value)
+
+
+@dataclass(frozen=True)
+class SQLConfig(OffPolicyConfig):
+    """Soft Q-Learning (Haarnoja et al. 2017): one soft Q-network (``num_critics=1``) trained toward an
+    importance-sampled soft value, and an amortized sampler trained along the Stein direction toward
+    ``exp(Q / alpha)``; ``alpha`` is the temperature (the inverse reward scale)."""
+
+    num_critics: int = 1
+    value_samples: int = 50  # M uniform actions for the soft value
+    num_particles: int = 16  # samples of the sampler per state for its SVGD update
+    bandwidth: str | float = "median"
+    amortized_lr: float = 1e-3
+    amortized_hidden: tuple[int, ...] = (256, 256)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(isinstance(self.value_samples, int) and self.value_samples > 0, "value_samples",
+                 "must be a positive integer", self.value_samples)
+        _require(isinstance(self.num_particles, int) and self.num_particles >= 2, "num_particles",
+                 "the Stein direction needs at least 2 particles per state", self.num_particles)
+        _require(self.bandwidth in BANDWIDTH_RULES if isinstance(self.bandwidth, str) else self.bandwidth > 0,
+                 "bandwidth", f"expected one of {BANDWIDTH_RULES} or a positive kernel variance", self.bandwidth)
+        _require(self.amortized_lr > 0, "amortized_lr", "must be positive", self.amortized_lr)
+
+
 S2ACVariant = Literal["phi", "phi_theta", "amortized"]
 
 
@@ -182,4 +223,4 @@ class S2ACConfig(OffPolicyConfig):
                             authors_compat=self.authors_compat)
 
 
-__all__ = ["OffPolicyConfig", "S2ACConfig", "S2ACVariant", "SACConfig"]
+__all__ = ["OffPolicyConfig", "S2ACConfig", "S2ACVariant", "SACConfig", "SACNFConfig", "SQLConfig"]

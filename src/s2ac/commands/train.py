@@ -8,7 +8,8 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--algo", choices=["s2ac", "sac"], help="algorithm (S2AC variants: --set variant=...)")
+    parser.add_argument("--algo", choices=["s2ac", "sac", "sql", "sacnf"],
+                        help="algorithm (S2AC variants: --set variant=phi|phi_theta|amortized)")
     parser.add_argument("--env", help="Gymnasium environment id, e.g. Hopper-v5")
     parser.add_argument("--steps", type=int, help="total environment steps (with --resume: the new total)")
     parser.add_argument("--seed", type=int, default=0)
