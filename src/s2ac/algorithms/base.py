@@ -117,6 +117,9 @@ class OffPolicyAgent:
 
         if self.trainer is None:
             self.trainer = Trainer(self, run_dir)
+        elif run_dir is not None and (self.trainer.run_dir is None or Path(run_dir) != self.trainer.run_dir):
+            raise ValueError(f"this agent is already training into {self.trainer.run_dir or 'no run directory'}; "
+                             f"a later learn() continues that run and cannot switch to {run_dir}")
         self.trainer.run(total_steps, progress=progress, callback=callback)
         return self
 

@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from s2ac.stein.sampling import concrete_value
+
 BandwidthRule = Literal["median", "mean", "half_mean"]
 Bandwidth = BandwidthRule | float | Array
 BANDWIDTH_RULES: tuple[str, ...] = ("median", "mean", "half_mean")
@@ -31,8 +33,10 @@ def check_bandwidth(bandwidth: Bandwidth) -> None:
         if bandwidth not in BANDWIDTH_RULES:
             raise ValueError(f"unknown bandwidth heuristic {bandwidth!r}; expected one of {BANDWIDTH_RULES} "
                              "or a positive kernel variance sigma^2")
-    elif isinstance(bandwidth, (int, float)) and not bandwidth > 0:
-        raise ValueError(f"kernel variance sigma^2 must be positive, got {bandwidth}")
+    else:
+        value = concrete_value(bandwidth) if jnp.ndim(bandwidth) == 0 else None
+        if value is not None and not value > 0:
+            raise ValueError(f"kernel variance sigma^2 must be positive, got {bandwidth}")
 
 
 def kernel_variance(particles: Array, bandwidth: Bandwidth) -> Array:

@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
 LogProb = Callable[[Array], Array]
@@ -37,6 +38,22 @@ def score(log_prob: LogProb, particles: Array) -> Array:
     return jax.grad(lambda x: jnp.sum(log_prob(x)))(particles)
 
 
+def is_int(value: object) -> bool:
+    """An integer (Python or NumPy), not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def concrete_value(value: object) -> float | None:
+    """The float value of a concrete scalar (Python, NumPy or JAX), ``None`` for a traced one (checked
+    only when known)."""
+    if isinstance(value, jax.core.Tracer):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def check_sampler_inputs(log_prob: LogProb, particles: Array, log_q0: Array, num_steps: int,
                          step_size: float | Array, min_particles: int = 1) -> None:
     """Raise a ``ValueError`` that says what is wrong with a sampler's arguments."""
@@ -48,9 +65,10 @@ def check_sampler_inputs(log_prob: LogProb, particles: Array, log_q0: Array, num
     if tuple(log_q0.shape) != (batch, m):
         raise ValueError(f"log_q0 must have shape (batch, m) = {(batch, m)} to match the particles, "
                          f"got {tuple(log_q0.shape)}")
-    if not isinstance(num_steps, int) or isinstance(num_steps, bool) or num_steps < 0:
+    if not is_int(num_steps) or num_steps < 0:
         raise ValueError(f"num_steps must be a non-negative int, got {num_steps!r}")
-    if isinstance(step_size, (int, float)) and not step_size > 0:
+    value = concrete_value(step_size)
+    if value is not None and not value > 0:
         raise ValueError(f"step_size must be positive, got {step_size}")
     out = jax.eval_shape(log_prob, jax.ShapeDtypeStruct(particles.shape, particles.dtype))
     if not hasattr(out, "shape") or tuple(out.shape) != (batch, m):

@@ -16,6 +16,7 @@ from s2ac.stein.sampling import (
     LogProb,
     SamplerResult,
     check_sampler_inputs,
+    is_int,
     log_abs_det_jacobian,
     run_chain,
     score,
@@ -116,7 +117,7 @@ def svgd_sample(log_prob: LogProb, particles: Array, log_q0: Array, *, num_steps
         return_trajectory: also return the particles and ``log q`` after every step.
     """
     # A step needs another particle to interact with; zero steps return q_0 for any m.
-    moves = isinstance(num_steps, int) and num_steps > 0
+    moves = is_int(num_steps) and num_steps > 0
     check_sampler_inputs(log_prob, particles, log_q0, num_steps, step_size, min_particles=2 if moves else 1)
     check_bandwidth(bandwidth)
     if log_det not in ("trace", "exact"):

@@ -13,6 +13,7 @@ weights as an uninterrupted one (on the same machine and JAX version).
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -235,11 +236,13 @@ class Trainer:
 
 
 def _second_instance(env: gym.Env) -> gym.Env:
-    """A separate instance of ``env`` for evaluation, so that evaluating never disturbs training episodes."""
+    """A separate instance of ``env`` for evaluation, so that evaluating never disturbs training episodes:
+    rebuilt from its spec (wrappers included) where Gymnasium can, else a deep copy."""
     if env.spec is not None:
-        return gym.make(env.spec)
-    import copy
-
+        try:
+            return gym.make(env.spec)
+        except (gym.error.Error, ValueError, TypeError):
+            pass  # e.g. a custom wrapper that Gymnasium cannot recreate
     return copy.deepcopy(env)
 
 
