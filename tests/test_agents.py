@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import array_leaves, assert_trees_equal
 from jax.flatten_util import ravel_pytree
 
 from s2ac.algorithms import S2AC, SAC, OffPolicyAgent, S2ACConfig, SACConfig
@@ -46,19 +47,6 @@ RUNS = {
 
 def small_agent(cls, seed: int = 0, **overrides):
     return cls(ENV, seed=seed, **(S2AC_SMALL if cls is S2AC else SMALL), **overrides)
-
-
-def array_leaves(tree) -> list[np.ndarray]:
-    return [np.asarray(x) for x in jax.tree_util.tree_leaves(eqx.filter(tree, eqx.is_array))]
-
-
-def assert_trees_equal(a, b) -> None:
-    """Same structure and bitwise-equal arrays."""
-    assert jax.tree_util.tree_structure(eqx.filter(a, eqx.is_array)) == \
-        jax.tree_util.tree_structure(eqx.filter(b, eqx.is_array))
-    for x, y in zip(array_leaves(a), array_leaves(b), strict=True):
-        assert x.dtype == y.dtype and x.shape == y.shape
-        np.testing.assert_array_equal(x, y)
 
 
 def all_leaves_differ(a, b) -> bool:

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import assert_trajectory_consistent
 
 from s2ac.stein import (
     Gaussian,
@@ -67,14 +68,7 @@ def test_shapes_and_trajectory(name):
     num_steps = 3
     run = jit(SAMPLERS[name], _quartic, num_steps=num_steps, step_size=0.1, return_trajectory=True)
     result = run(particles, log_q0, key=jax.random.PRNGKey(1))
-    assert result.particles.shape == particles.shape
-    assert result.log_q.shape == log_q0.shape
-    assert result.particles_trajectory.shape == (num_steps + 1, *particles.shape)
-    assert result.log_q_trajectory.shape == (num_steps + 1, *log_q0.shape)
-    np.testing.assert_array_equal(np.asarray(result.particles_trajectory[0]), np.asarray(particles))
-    np.testing.assert_array_equal(np.asarray(result.log_q_trajectory[0]), np.asarray(log_q0))
-    np.testing.assert_array_equal(np.asarray(result.particles_trajectory[-1]), np.asarray(result.particles))
-    np.testing.assert_array_equal(np.asarray(result.log_q_trajectory[-1]), np.asarray(result.log_q))
+    assert_trajectory_consistent(result, particles, log_q0, num_steps)
     assert np.all(np.isfinite(np.asarray(result.log_q)))
     assert not np.allclose(np.asarray(result.particles), np.asarray(particles))
 

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import assert_trajectory_consistent
 from jax.flatten_util import ravel_pytree
 
 from s2ac.stein import (
@@ -425,13 +426,7 @@ def test_log_q_bookkeeping_and_trajectory(bandwidth, log_det):
                               bandwidth=bandwidth, log_det=log_det), static_argnames="return_trajectory")
         one_step = cjit(partial(svgd_step, quartic_log_prob, step_size=eps, bandwidth=bandwidth, log_det=log_det))
         result = sample(particles, log_q0, return_trajectory=True)
-        assert result.particles.shape == particles.shape and result.log_q.shape == log_q0.shape
-        assert result.particles_trajectory.shape == (num_steps + 1, *particles.shape)
-        assert result.log_q_trajectory.shape == (num_steps + 1, *log_q0.shape)
-        np.testing.assert_array_equal(np.asarray(result.particles_trajectory[0]), np.asarray(particles))
-        np.testing.assert_array_equal(np.asarray(result.log_q_trajectory[0]), np.asarray(log_q0))
-        np.testing.assert_array_equal(np.asarray(result.particles_trajectory[-1]), np.asarray(result.particles))
-        np.testing.assert_array_equal(np.asarray(result.log_q_trajectory[-1]), np.asarray(result.log_q))
+        assert_trajectory_consistent(result, particles, log_q0, num_steps)
 
         x, log_q, total = particles, log_q0, jnp.zeros_like(log_q0)
         for step_index in range(num_steps):

@@ -14,11 +14,11 @@ import math
 import shutil
 from pathlib import Path
 
-import equinox as eqx
 import gymnasium as gym
 import jax
 import numpy as np
 import pytest
+from helpers import array_leaves, assert_trees_equal
 
 from s2ac.algorithms import S2AC, SAC, OffPolicyAgent
 from s2ac.cli import main
@@ -35,18 +35,6 @@ S2AC_SMALL = {**SMALL, "amortized_hidden": (32, 32)}
 TIME_COLUMNS = ("time_s", "steps_per_s")
 REQUIRED_COLUMNS = ("step", "eval_return_mean", "eval_return_std", "train_return", "entropy", "alpha",
                     "critic_loss", "actor_loss", "time_s")
-
-
-def array_leaves(tree) -> list[np.ndarray]:
-    return [np.asarray(x) for x in jax.tree_util.tree_leaves(eqx.filter(tree, eqx.is_array))]
-
-
-def assert_trees_equal(a, b) -> None:
-    assert jax.tree_util.tree_structure(eqx.filter(a, eqx.is_array)) == \
-        jax.tree_util.tree_structure(eqx.filter(b, eqx.is_array))
-    for x, y in zip(array_leaves(a), array_leaves(b), strict=True):
-        assert x.dtype == y.dtype
-        np.testing.assert_array_equal(x, y)
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, str]]:
