@@ -17,8 +17,8 @@ import jax
 import numpy as np
 
 from s2ac.algorithms import S2AC, SAC
-from s2ac.algorithms.actor_critic import Batch
 from s2ac.timing import median_ms
+from s2ac.training.replay import Batch
 
 ENV = "HalfCheetah-v5"
 SCAN = 50

@@ -167,8 +167,9 @@ def test_stein_policy_log_pi_is_log_q_minus_squash(variant, authors_compat):
         mean, std = state.actor(obs)
     u0, log_q0 = normal_sample(key, mean, std, cfg.num_particles, cfg.init_truncation)
     if authors_compat:
-        # The authors score S2AC(phi)'s particles with variance sigma_0, i.e. std sqrt(sigma_0).
-        log_q0 = normal_log_prob(u0, mean, jnp.sqrt(std), cfg.init_truncation)
+        # The authors score S2AC(phi)'s particles with variance sigma_0, i.e. std sqrt(sigma_0), and ignore
+        # the truncation (whose box would not hold the particles under that scale).
+        log_q0 = normal_log_prob(u0, mean, jnp.sqrt(std))
 
         def target(u):
             return state.critic.min_q(obs[:, None, :], u)
@@ -558,3 +559,26 @@ def test_set_overrides_reject_bad_values(assignment, message):
         S2ACConfig().with_overrides([assignment])
 
 
+
+
+def test_authors_compat_phi_scores_every_particle_for_wide_initial_gaussians():
+    """Regression: the compat log q_0 once kept the truncation box at the wrong scale, so with sigma_0 > 1
+    edge particles got log q_0 = -inf."""
+    agent = small_agent(S2AC, variant="phi", authors_compat=True, init_std=2.0, svgd_steps=1)
+    obs = jnp.zeros((64, OBS_DIM))
+    sample = agent.policy(None, agent.state.critic, obs, jax.random.PRNGKey(0), agent.state.alpha)
+    assert bool(jnp.all(jnp.isfinite(sample.log_pi)))
+
+
+def test_review_regressions_in_config_and_selection():
+    from s2ac import SQLConfig
+    from s2ac.policies import select_particle
+
+    with pytest.raises(ValueError, match="num_particles"):
+        S2ACConfig(variant="amortized", num_particles=1, svgd_steps=0)
+    with pytest.raises(ValueError, match="autotune_alpha"):
+        SQLConfig(autotune_alpha=True)
+    critic = small_agent(SAC).state.critic
+    with pytest.raises(ValueError, match="select_particle"):
+        select_particle(critic, jnp.zeros((2, OBS_DIM)), jnp.zeros((2, 3, ACTION_DIM)), jax.random.PRNGKey(0),
+                        "amortized", jnp.asarray(1.0))

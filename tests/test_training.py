@@ -501,3 +501,8 @@ def test_a_wrapper_gymnasium_cannot_recreate_still_trains():
     agent = SAC(HalveReward(gym.make(ENV)), seed=0, **{**SMALL, "eval_every": 20})
     agent.learn(20, progress=False)
     assert agent.trainer.history[-1]["step"] == 20
+
+
+def test_resume_rejects_a_seed(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path), "--seed", "3"]) == 2
+    assert "--resume continues a run as it was configured" in capsys.readouterr().err

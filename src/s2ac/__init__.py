@@ -6,9 +6,9 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_EXPORTS = {"S2AC": "s2ac.algorithms", "SAC": "s2ac.algorithms", "S2ACConfig": "s2ac.algorithms",
-            "SACConfig": "s2ac.algorithms", "SQL": "s2ac.algorithms", "SACNF": "s2ac.algorithms",
-            "OffPolicyAgent": "s2ac.algorithms", "resume": "s2ac.training.loop"}
+_ALGORITHM_NAMES = ("S2AC", "SAC", "SQL", "SACNF", "S2ACConfig", "SACConfig", "SQLConfig", "SACNFConfig",
+                    "OffPolicyAgent")
+_EXPORTS = {**{name: "s2ac.algorithms" for name in _ALGORITHM_NAMES}, "resume": "s2ac.training.loop"}
 
 __all__ = ["__version__", *_EXPORTS]
 

@@ -10,7 +10,7 @@ import sys
 # name -> (module, one-line help). Keep each module's top-level imports light: all are imported to build
 # the parser.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("s2ac.commands.train", "Train S2AC or SAC on a Gymnasium task (or resume a run)"),
+    "train": ("s2ac.commands.train", "Train S2AC, SAC, SQL or SAC-NF on a Gymnasium task (or resume a run)"),
     "evaluate": ("s2ac.commands.evaluate", "Evaluate a trained agent from its run directory"),
     "entropy": ("s2ac.experiments.entropy", "Study E1: entropy of the SVGD sampler (paper Section 4.1)"),
 }

@@ -1,4 +1,4 @@
-"""Algorithms: SAC and S2AC over one actor-critic core and one training loop."""
+"""Algorithms: S2AC, SAC, SQL and SAC-NF over one actor-critic core and one training loop."""
 
 from s2ac.algorithms.base import OffPolicyAgent
 from s2ac.algorithms.config import OffPolicyConfig, S2ACConfig, SACConfig, SACNFConfig, SQLConfig

@@ -1,4 +1,5 @@
-"""The maximum-entropy actor-critic shared by SAC and S2AC: losses and pure update steps over an immutable
+"""The maximum-entropy actor-critic shared by SAC, SAC-NF and S2AC (SQL reuses its critic, sampler and target
+steps): losses and pure update steps over an immutable
 state (MATH.md section 6). An algorithm is this plus its policy: a function that draws ``m`` actions per
 state with their ``log pi`` (one Gaussian sample for SAC, SVGD particles for S2AC).
 
@@ -19,21 +20,16 @@ from jax import Array
 
 from s2ac.networks import TwinCritic
 from s2ac.policies import AmortizedSampler, PolicySample, amortized_stein_loss
+from s2ac.stein import entropy_estimate, score
+from s2ac.training.replay import Batch
 
 Policy = Callable[[eqx.Module | None, TwinCritic, Array, Array, Array], PolicySample]
 """``(actor, critic, obs, key, alpha) -> PolicySample`` with actions ``(B, m, d)`` and ``log_pi`` ``(B, m)``."""
 
 
-class Batch(NamedTuple):
-    obs: Array
-    actions: Array
-    rewards: Array
-    next_obs: Array
-    terminated: Array  # 1.0 where the episode ended in a terminal state (no bootstrap), not a time limit
-
-
 class AgentState(eqx.Module):
-    """Everything an update changes. ``actor`` is None for S2AC(phi), ``amortized`` unless amortized S2AC."""
+    """Everything an update changes. ``actor`` is None for S2AC(phi) and SQL; ``amortized`` is the one-pass
+    sampler of amortized S2AC and SQL, None otherwise."""
 
     critic: TwinCritic
     target_critic: TwinCritic
@@ -65,12 +61,17 @@ class UpdateSettings(NamedTuple):
     amortized_bandwidth: str | float = "half_mean"
 
 
+def bellman_target(batch: Batch, next_value: Array, gamma: float) -> Array:
+    """``r + gamma (1 - terminated) V(s')``: a time limit is not a terminal state, so it still bootstraps."""
+    return batch.rewards + gamma * (1.0 - batch.terminated) * next_value
+
+
 def soft_td_target(target_critic: TwinCritic, batch: Batch, next_sample: PolicySample, alpha: Array,
                    gamma: float) -> Array:
     """Eq. 8's ``y = r + gamma (1 - done) (mean_i min_k Q'_k(s', a'_i) - alpha mean_i log pi(a'_i|s'))``."""
     next_q = target_critic.min_q(batch.next_obs[:, None, :], next_sample.actions)
     soft_value = jnp.mean(next_q, axis=-1) - alpha * jnp.mean(next_sample.log_pi, axis=-1)
-    return batch.rewards + gamma * (1.0 - batch.terminated) * soft_value
+    return bellman_target(batch, soft_value, gamma)
 
 
 def critic_loss(critic: TwinCritic, batch: Batch, target: Array) -> Array:
@@ -124,7 +125,7 @@ def update_actor(state: AgentState, batch: Batch, key: Array, policy: Policy,
 def update_temperature(state: AgentState, log_pi: Array, opt: Optimizers,
                        settings: UpdateSettings) -> tuple[AgentState, dict[str, Array]]:
     """One step on ``log alpha`` when it is tuned; the policy entropy estimate either way."""
-    metrics = {"entropy": -jnp.mean(log_pi), "alpha": state.alpha}
+    metrics = {"entropy": jnp.mean(entropy_estimate(log_pi)), "alpha": state.alpha}
     if not settings.autotune_alpha:
         return state, metrics
     grad = jax.grad(temperature_loss)(state.log_alpha, log_pi, settings.target_entropy)
@@ -135,10 +136,10 @@ def update_temperature(state: AgentState, log_pi: Array, opt: Optimizers,
 def update_amortized(state: AgentState, obs: Array, particles: Array, key: Array, opt: Optimizers,
                      settings: UpdateSettings) -> tuple[AgentState, dict[str, Array]]:
     """One step moving ``f_psi``'s samples along the Stein direction toward ``particles`` ``(B, m, d)`` of the
-    same states, whose scores are ``grad_a min_k Q(s, a) / alpha`` (target ``exp(Q / alpha)`` in action
-    space)."""
+    same states, whose scores are ``grad_a min_k Q(s, a) / alpha``: the target is ``exp(Q / alpha)`` in action
+    space, as for the policy and SQL (MATH.md section 7 writes ``grad Q``, i.e. alpha = 1)."""
     particles = jax.lax.stop_gradient(particles)
-    scores = jax.grad(lambda a: jnp.sum(state.critic.min_q(obs[:, None, :], a)))(particles) / state.alpha
+    scores = score(lambda a: state.critic.min_q(obs[:, None, :], a) / state.alpha, particles)
     noise = jax.random.normal(key, particles.shape, particles.dtype)
     loss, grads = eqx.filter_value_and_grad(amortized_stein_loss)(
         state.amortized, obs, noise, particles, scores, settings.amortized_bandwidth)

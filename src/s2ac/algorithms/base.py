@@ -88,7 +88,9 @@ class OffPolicyAgent:
         return actor_critic.update(state, batch, key, self.policy, self.optimizers, self.settings)
 
     def _amortized_optimizer(self) -> optax.GradientTransformation:
-        return optax.identity()
+        """Adam for the one-pass sampler of the algorithms that have one (their config has ``amortized_lr``)."""
+        lr = getattr(self.config, "amortized_lr", None)
+        return optax.identity() if lr is None else optax.adam(lr)
 
     # --- shared machinery ------------------------------------------------------------------------------
     def init_state(self, key: Array) -> AgentState:

@@ -12,12 +12,19 @@ from typing import Any, Literal, get_args, get_origin
 
 from s2ac.networks import ACTIVATIONS
 from s2ac.policies.stein import SELECTIONS, SteinSampler
-from s2ac.stein.kernels import BANDWIDTH_RULES
+from s2ac.stein.kernels import check_bandwidth
 
 
 def _require(condition: bool, name: str, message: str, value: Any) -> None:
     if not condition:
         raise ValueError(f"invalid config value {name}={value!r}: {message}")
+
+
+def _check_bandwidth(bandwidth: str | float) -> None:
+    try:
+        check_bandwidth(bandwidth)
+    except ValueError as err:
+        raise ValueError(f"invalid config value bandwidth={bandwidth!r}: {err}") from None
 
 
 @dataclass(frozen=True)
@@ -148,7 +155,8 @@ class SACNFConfig(SACConfig):
 class SQLConfig(OffPolicyConfig):
     """Soft Q-Learning (Haarnoja et al. 2017): one soft Q-network (``num_critics=1``) trained toward an
     importance-sampled soft value, and an amortized sampler trained along the Stein direction toward
-    ``exp(Q / alpha)``; ``alpha`` is the temperature (the inverse reward scale)."""
+    ``exp(Q / alpha)``; ``alpha`` is the temperature (the inverse reward scale), fixed. SQL has no actor
+    network: ``actor_lr``, ``actor_hidden`` and ``target_entropy`` are unused."""
 
     num_critics: int = 1
     value_samples: int = 50  # M uniform actions for the soft value
@@ -159,12 +167,13 @@ class SQLConfig(OffPolicyConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _require(not self.autotune_alpha, "autotune_alpha", "SQL's entropy is implicit: its temperature is fixed",
+                 self.autotune_alpha)
         _require(isinstance(self.value_samples, int) and self.value_samples > 0, "value_samples",
                  "must be a positive integer", self.value_samples)
         _require(isinstance(self.num_particles, int) and self.num_particles >= 2, "num_particles",
                  "the Stein direction needs at least 2 particles per state", self.num_particles)
-        _require(self.bandwidth in BANDWIDTH_RULES if isinstance(self.bandwidth, str) else self.bandwidth > 0,
-                 "bandwidth", f"expected one of {BANDWIDTH_RULES} or a positive kernel variance", self.bandwidth)
+        _check_bandwidth(self.bandwidth)
         _require(self.amortized_lr > 0, "amortized_lr", "must be positive", self.amortized_lr)
 
 
@@ -202,9 +211,10 @@ class S2ACConfig(OffPolicyConfig):
                  "must be a non-negative integer", self.svgd_steps)
         _require(self.svgd_steps == 0 or self.num_particles >= 2, "num_particles",
                  "SVGD needs at least 2 particles per state when svgd_steps > 0", self.num_particles)
+        _require(self.variant != "amortized" or self.num_particles >= 2, "num_particles",
+                 "the amortized sampler's Stein direction needs at least 2 particles per state", self.num_particles)
         _require(self.svgd_step_size > 0, "svgd_step_size", "must be positive", self.svgd_step_size)
-        _require(self.bandwidth in BANDWIDTH_RULES if isinstance(self.bandwidth, str) else self.bandwidth > 0,
-                 "bandwidth", f"expected one of {BANDWIDTH_RULES} or a positive kernel variance", self.bandwidth)
+        _check_bandwidth(self.bandwidth)
         _require(self.log_det in ("trace", "exact"), "log_det", "expected 'trace' or 'exact'", self.log_det)
         _require(self.init_std > 0, "init_std", "must be positive", self.init_std)
         _require(self.init_truncation is None or self.init_truncation > 0, "init_truncation",

@@ -2,7 +2,8 @@
 is SVGD toward ``exp(Q / alpha)`` from an initial Gaussian, with the closed-form ``log pi`` in both the
 critic target and the actor loss. Variants:
 
-* ``phi``: ``q_0 = N(0, sigma_0^2 I)`` fixed; only the critic learns.
+* ``phi``: ``q_0 = N(0, sigma_0^2 I)`` fixed (truncated like ``phi_theta``'s unless ``init_truncation``
+  is null); only the critic learns.
 * ``phi_theta``: ``q_0 = N(mu_theta(s), sigma_theta(s)^2)`` truncated to 3 standard deviations, learned end
   to end through the SVGD steps. With ``svgd_steps=0`` (and no truncation) it is SAC.
 * ``amortized``: ``phi_theta`` plus ``f_psi(s, xi)`` trained along the Stein direction toward the
@@ -16,7 +17,6 @@ from typing import ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import optax
 from jax import Array
 
 from s2ac.algorithms.actor_critic import AgentState
@@ -55,9 +55,6 @@ class S2AC(OffPolicyAgent):
             self.obs_dim, self.action_dim, cfg.amortized_hidden, key=sampler_key, activation=cfg.activation)
         return actor, amortized
 
-    def _amortized_optimizer(self) -> optax.GradientTransformation:
-        return optax.adam(self.config.amortized_lr)
-
     def policy(self, actor: GaussianActor | None, critic: TwinCritic, obs: Array, key: Array,
                alpha: Array) -> PolicySample:
         cfg, sampler = self.config, self.sampler
@@ -68,8 +65,9 @@ class S2AC(OffPolicyAgent):
             mean, std = actor(obs)
         u0, log_q0 = normal_sample(key, mean, std, sampler.num_particles, sampler.truncation)
         if cfg.authors_compat and actor is None:
-            # The authors draw S2AC(phi)'s particles with std sigma_0 but score them with variance sigma_0.
-            log_q0 = normal_log_prob(u0, mean, jnp.sqrt(std), sampler.truncation)
+            # The authors draw S2AC(phi)'s particles with std sigma_0 but score them with variance sigma_0,
+            # and ignore the truncation (its box would not contain the particles under the other scale).
+            log_q0 = normal_log_prob(u0, mean, jnp.sqrt(std))
         return sample_stein_policy(critic, obs, u0, log_q0, alpha, sampler)
 
     def select_actions(self, state: AgentState, obs: Array, key: Array, mode: str) -> Array:

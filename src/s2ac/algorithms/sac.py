@@ -30,8 +30,7 @@ class SAC(OffPolicyAgent):
     def policy(self, actor: GaussianActor, critic: TwinCritic, obs: Array, key: Array,
                alpha: Array) -> PolicySample:
         mean, std = actor(obs)
-        actions, log_pi = sample_squashed_gaussian(mean, std, key, num_samples=1)
-        return PolicySample(actions, log_pi, actions)
+        return PolicySample(*sample_squashed_gaussian(mean, std, key, num_samples=1))
 
     def select_actions(self, state: AgentState, obs: Array, key: Array, mode: str) -> Array:
         if mode == "train":

@@ -33,8 +33,6 @@ class SACNF(SAC):
         return PolicySample(actions, log_pi, u)
 
     def select_actions(self, state: AgentState, obs: Array, key: Array, mode: str) -> Array:
-        if mode == "train":
-            return self.policy(state.actor, state.critic, obs, key, state.alpha).actions[:, 0]
         if mode == "eval":
             return state.actor.mode(obs)
-        raise ValueError(f"SAC-NF has action selection modes 'train' and 'eval', got {mode!r}")
+        return super().select_actions(state, obs, key, mode)

@@ -4,7 +4,8 @@ The soft value is estimated by importance sampling with a uniform proposal on ``
 ``V(s') = alpha [logsumexp_k(Q'(s', a_k) / alpha) - log M + d log 2]``, the critic regresses on
 ``r + gamma (1 - done) V(s')``, and the policy is an amortized sampler ``a = f(s, xi)`` moved along the
 Stein direction toward ``exp(Q / alpha)``, with its own samples as the particles. The entropy is implicit:
-SQL reports none.
+SQL reports none; its ``actor_loss`` metric is the sampler's Stein surrogate (whose gradient, not value, is
+meaningful).
 """
 
 from __future__ import annotations
@@ -14,15 +15,20 @@ from typing import ClassVar
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
-import optax
 from jax import Array
 
-from s2ac.algorithms.actor_critic import AgentState, Batch, update_amortized, update_critic, update_targets
+from s2ac.algorithms.actor_critic import (
+    AgentState,
+    Batch,
+    bellman_target,
+    update_amortized,
+    update_critic,
+    update_targets,
+)
 from s2ac.algorithms.base import OffPolicyAgent
 from s2ac.algorithms.config import SQLConfig
 from s2ac.networks import TwinCritic
-from s2ac.policies import AmortizedSampler
+from s2ac.policies import AmortizedSampler, select_particle
 
 
 def soft_value(critic: TwinCritic, obs: Array, uniform_actions: Array, alpha: Array) -> Array:
@@ -46,16 +52,13 @@ class SQL(OffPolicyAgent):
         return None, AmortizedSampler(self.obs_dim, self.action_dim, cfg.amortized_hidden, key=sampler_key,
                                       activation=cfg.activation)
 
-    def _amortized_optimizer(self) -> optax.GradientTransformation:
-        return optax.adam(self.config.amortized_lr)
-
     def update_step(self, state: AgentState, batch: Batch, key: Array) -> tuple[AgentState, dict[str, Array]]:
         cfg = self.config
         k_value, k_particles, k_query = jax.random.split(key, 3)
         shape = (batch.obs.shape[0], cfg.value_samples, self.action_dim)
         uniform = jax.random.uniform(k_value, shape, minval=-1.0, maxval=1.0)
         next_value = soft_value(state.target_critic, batch.next_obs, uniform, state.alpha)
-        target = batch.rewards + cfg.gamma * (1.0 - batch.terminated) * next_value
+        target = bellman_target(batch, next_value, cfg.gamma)
         state, critic_metrics = update_critic(state, batch, target, self.optimizers)
         particles = state.amortized.sample(batch.obs, k_particles, cfg.num_particles)
         state, sampler_metrics = update_amortized(state, batch.obs, particles, k_query, self.optimizers, self.settings)
@@ -67,6 +70,5 @@ class SQL(OffPolicyAgent):
             return state.amortized.sample(obs, key, 1)[:, 0]
         if mode == "eval":
             samples = state.amortized.sample(obs, key, self.config.num_particles)
-            best = jnp.argmax(state.critic.min_q(obs[:, None, :], samples), axis=-1)
-            return jnp.take_along_axis(samples, best[:, None, None], axis=1)[:, 0]
+            return select_particle(state.critic, obs, samples, key, "max_q", state.alpha)
         raise ValueError(f"SQL has action selection modes 'train' and 'eval', got {mode!r}")

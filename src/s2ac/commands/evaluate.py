@@ -20,14 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from s2ac.algorithms.base import OffPolicyAgent
+    from s2ac.envs import separate_instance
     from s2ac.training.evaluation import evaluate
-    from s2ac.training.loop import CHECKPOINT_FILE, MODEL_FILE, _second_instance
+    from s2ac.training.loop import CHECKPOINT_FILE, MODEL_FILE
 
     path = args.path
     if path.is_dir():
         path = path / MODEL_FILE if (path / MODEL_FILE).is_file() else path / CHECKPOINT_FILE
     agent = OffPolicyAgent.load(path)
-    result = evaluate(agent, _second_instance(agent.env), args.episodes, args.seed, mode=args.selection)
+    result = evaluate(agent, separate_instance(agent.env), args.episodes, args.seed, mode=args.selection)
     summary = {"model": str(path), "algo": agent.name, "env": agent.env_id, "selection": args.selection,
                "episodes": args.episodes, "return_mean": result.mean, "return_std": result.std,
                "returns": result.returns.tolist(), "lengths": result.lengths.tolist()}

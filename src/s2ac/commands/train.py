@@ -8,11 +8,12 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # The names of s2ac.algorithms.ALGORITHMS, spelled out so that building the parser imports no JAX.
     parser.add_argument("--algo", choices=["s2ac", "sac", "sql", "sacnf"],
                         help="algorithm (S2AC variants: --set variant=phi|phi_theta|amortized)")
     parser.add_argument("--env", help="Gymnasium environment id, e.g. Hopper-v5")
     parser.add_argument("--steps", type=int, help="total environment steps (with --resume: the new total)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--out", type=Path, help="run directory to create")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value (JSON or a bare string), e.g. --set svgd_steps=5; repeatable")
@@ -25,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from s2ac.training.loop import CHECKPOINT_FILE, NonFiniteLossError, resume
 
     if args.resume is not None:
-        if args.algo or args.env or args.out or args.overrides:
+        if args.algo or args.env or args.out or args.overrides or args.seed is not None:
             raise ValueError("--resume continues a run as it was configured: give only --steps (optional)")
         agent = resume(args.resume)
         run_dir = args.resume
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"missing {', '.join(missing)} (or use --resume DIR)")
         agent_cls = ALGORITHMS[args.algo]
         config = agent_cls.config_class().with_overrides(args.overrides)
-        agent = agent_cls(args.env, seed=args.seed, config=config)
+        agent = agent_cls(args.env, seed=0 if args.seed is None else args.seed, config=config)
         run_dir = args.out
         total = args.steps
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 
 import gymnasium as gym
@@ -17,6 +18,8 @@ def make_env(env: str | gym.Env, render_mode: str | None = None) -> gym.Env:
     if isinstance(env, str):
         try:
             env = gym.make(env, render_mode=render_mode)
+        except gym.error.DependencyNotInstalled as err:
+            raise ValueError(f"{env} needs a package that is not installed: {err}") from err
         except gym.error.Error as err:
             if env in gym.registry:
                 raise
@@ -29,11 +32,24 @@ def make_env(env: str | gym.Env, render_mode: str | None = None) -> gym.Env:
     return env
 
 
+def separate_instance(env: gym.Env) -> gym.Env:
+    """Another instance of ``env`` (for evaluation, so that it never disturbs training episodes): rebuilt from
+    its spec, wrappers included, where Gymnasium can, else a deep copy."""
+    if env.spec is not None:
+        try:
+            return gym.make(env.spec)
+        except (gym.error.Error, ValueError, TypeError):
+            pass  # e.g. a custom wrapper that Gymnasium cannot recreate
+    return copy.deepcopy(env)
+
+
 def env_name(env: gym.Env) -> str:
+    """The registered id of ``env`` (what ``load`` and ``resume`` rebuild it from), else its class name."""
     return env.spec.id if env.spec is not None else type(env.unwrapped).__name__
 
 
 def check_spaces(env: gym.Env) -> None:
+    """Raise a ``ValueError`` unless the action space is a bounded vector box and observations are vectors."""
     action_space, obs_space = env.action_space, env.observation_space
     name = env_name(env)
     if not isinstance(action_space, gym.spaces.Box):
@@ -58,8 +74,6 @@ class ActionScaler:
         self.dtype = space.dtype
 
     def to_env(self, action: np.ndarray) -> np.ndarray:
+        """Clip to ``[-1, 1]`` and map affinely onto ``[low, high]``, in the space's dtype."""
         clipped = np.clip(action, -1.0, 1.0)
         return (self.low + 0.5 * (clipped + 1.0) * (self.high - self.low)).astype(self.dtype)
-
-    def from_env(self, action: np.ndarray) -> np.ndarray:
-        return (2.0 * (np.asarray(action, np.float64) - self.low) / (self.high - self.low) - 1.0).astype(np.float32)

@@ -31,10 +31,10 @@ class AmortizedSampler(eqx.Module):
 
     def __call__(self, obs: Array, noise: Array) -> Array:
         """Actions for states ``(B, obs_dim)`` and noise ``(B, n, d)``: ``(B, n, d)``."""
-        states = jnp.broadcast_to(obs[:, None, :], (*noise.shape[:-1], obs.shape[-1]))
-        return squash(self.net(jnp.concatenate([states, noise], axis=-1)), self.bound)
+        return squash(self.net(obs[:, None, :], noise), self.bound)
 
     def sample(self, obs: Array, key: Array, num_samples: int) -> Array:
+        """``num_samples`` actions per state, ``(B, n, d)``, for fresh noise drawn from ``key``."""
         noise = jax.random.normal(key, (obs.shape[0], num_samples, self.action_dim), obs.dtype)
         return self(obs, noise)
 

@@ -27,15 +27,16 @@ class GaussianActor(eqx.Module):
         self.net = MLP(obs_dim, 2 * action_dim, hidden, key=key, activation=activation)
 
     def __call__(self, obs: Array) -> tuple[Array, Array]:
+        """``(mu(s), sigma(s))``, each ``(..., d)``, with ``log sigma`` clipped to a finite range."""
         mean, log_std = jnp.split(self.net(obs), 2, axis=-1)
         return mean, jnp.exp(jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX))
 
 
 def sample_squashed_gaussian(mean: Array, std: Array, key: Array, num_samples: int, bound: float = 1.0,
-                             truncation: float | None = None) -> tuple[Array, Array]:
-    """Actions ``c tanh(u)``, ``u ~ N(mean, std^2)`` (optionally truncated), and ``log pi(a|s)``.
+                             truncation: float | None = None) -> tuple[Array, Array, Array]:
+    """Actions ``c tanh(u)``, ``u ~ N(mean, std^2)`` (optionally truncated), ``log pi(a|s)`` and ``u``.
 
-    ``mean``, ``std``: ``(B, d)``; returns ``(B, n, d)`` and ``(B, n)``.
+    ``mean``, ``std``: ``(B, d)``; returns ``(B, n, d)``, ``(B, n)`` and ``(B, n, d)``.
     """
     u, log_q = normal_sample(key, mean, std, num_samples, truncation)
-    return squash(u, bound), log_q - squash_log_det(u, bound)
+    return squash(u, bound), log_q - squash_log_det(u, bound), u

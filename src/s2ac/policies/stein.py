@@ -75,7 +75,9 @@ def select_particle(critic: TwinCritic, obs: Array, actions: Array, key: Array, 
     batch, m, _ = actions.shape
     if mode == "random":
         index = jax.random.randint(key, (batch,), 0, m)
-    else:
+    elif mode in ("max_q", "softmax"):
         q = critic.min_q(obs[:, None, :], actions)
         index = jnp.argmax(q, axis=-1) if mode == "max_q" else jax.random.categorical(key, q / alpha, axis=-1)
+    else:
+        raise ValueError(f"select_particle picks by 'random', 'max_q' or 'softmax', got {mode!r}")
     return jnp.take_along_axis(actions, index[:, None, None], axis=1)[:, 0]

@@ -50,6 +50,8 @@ def kernel_variance(particles: Array, bandwidth: Bandwidth) -> Array:
     batch, m, _ = particles.shape
     if not isinstance(bandwidth, str):
         return jnp.broadcast_to(jnp.asarray(bandwidth, particles.dtype), (batch,))
+    if m < 2:
+        raise ValueError(f"the {bandwidth!r} bandwidth heuristic needs at least 2 particles per state, got m={m}")
     x = jax.lax.stop_gradient(particles)
     sq = jnp.sum(pairwise_differences(x, x) ** 2, axis=-1)
     rows, cols = jnp.triu_indices(m, k=1)

@@ -95,6 +95,11 @@ def log_abs_det_jacobian(transform: Callable[[Array], Array], particles: Array) 
 def run_chain(step: Step, particles: Array, log_q0: Array, num_steps: int, key: Array | None = None,
               return_trajectory: bool = False) -> SamplerResult:
     """Apply ``step`` ``num_steps`` times with ``jax.lax.scan``, tracking ``log q`` of every particle."""
+    if num_steps == 0:
+        # Nothing to trace: the step may not even be defined for these inputs (one particle, say).
+        if not return_trajectory:
+            return SamplerResult(particles, log_q0)
+        return SamplerResult(particles, log_q0, particles[None], log_q0[None])
     keys = None if key is None else jax.random.split(key, num_steps)
 
     def body(carry, step_key):

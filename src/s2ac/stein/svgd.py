@@ -64,9 +64,8 @@ def svgd_exact_log_det(log_prob: LogProb, particles: Array, scores: Array, sigma
 
     def move_alone(x: Array) -> Array:
         kernel, diff, _ = rbf_kernel(x, particles, sigma2)
-        kernel = kernel * others
-        interaction = kernel @ scores + jnp.einsum("bij,bijd->bid", kernel, diff) / sigma2[:, None, None]
-        return x + step_size * (score(log_prob, x) + interaction) / m
+        # The others' terms at x, plus the j = i term k(x, x) grad log p(x) = grad log p(x).
+        return x + step_size * (svgd_field(kernel * others, diff, scores, sigma2) + score(log_prob, x) / m)
 
     return log_abs_det_jacobian(move_alone, particles)
 

@@ -26,6 +26,10 @@ class EvalResult(NamedTuple):
         return float(np.std(self.returns))
 
 
+# The purposes of the random streams derived from a run's seed, all in one place.
+STREAM_RESET, STREAM_EVAL_RESET, STREAM_EVAL_KEY, STREAM_BATCHES, STREAM_KEY = 0, 1, 2, 3, 4
+
+
 def episode_seed(*entropy: int) -> int:
     """A reset seed derived from integers (run seed, purpose, index): independent streams, reproducible."""
     return int(np.random.SeedSequence(list(entropy)).generate_state(1)[0])
@@ -35,10 +39,10 @@ def evaluate(agent: OffPolicyAgent, env: gym.Env, episodes: int, seed: int, mode
     """Run ``episodes`` episodes of ``env`` acting with ``agent``'s selection ``mode``."""
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
-    key = jax.random.PRNGKey(episode_seed(seed, 2))
+    key = jax.random.PRNGKey(episode_seed(seed, STREAM_EVAL_KEY))
     returns, lengths = [], []
     for episode in range(episodes):
-        obs, _ = env.reset(seed=episode_seed(seed, 1, episode))
+        obs, _ = env.reset(seed=episode_seed(seed, STREAM_EVAL_RESET, episode))
         total, length, done = 0.0, 0, False
         while not done:
             key, step_key = jax.random.split(key)

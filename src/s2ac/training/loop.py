@@ -13,7 +13,6 @@ weights as an uninterrupted one (on the same machine and JAX version).
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import time
@@ -22,14 +21,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from s2ac.envs import separate_instance
 from s2ac.training import checkpoint
-from s2ac.training.evaluation import episode_seed, evaluate
+from s2ac.training.evaluation import STREAM_BATCHES, STREAM_KEY, STREAM_RESET, episode_seed, evaluate
 from s2ac.training.logger import RunLogger
 from s2ac.training.replay import ReplayBuffer
 
@@ -37,9 +36,6 @@ if TYPE_CHECKING:
     from s2ac.algorithms.base import OffPolicyAgent
 
 CONFIG_FILE, CHECKPOINT_FILE, MODEL_FILE = "config.json", "checkpoint.npz", "model.npz"
-
-# Purposes of the random streams derived from the run's seed.
-_RESET, _BATCHES, _KEY = 0, 3, 4
 
 
 class NonFiniteLossError(RuntimeError):
@@ -53,10 +49,10 @@ class Trainer:
         cfg = agent.config
         self.agent = agent
         self.run_dir = None if run_dir is None else Path(run_dir)
-        self.eval_env = _second_instance(agent.env)
+        self.eval_env = separate_instance(agent.env)
         self.buffer = ReplayBuffer(cfg.buffer_size, agent.obs_dim, agent.action_dim)
-        self.rng = np.random.default_rng(episode_seed(agent.seed, _BATCHES))
-        self.key = jax.random.PRNGKey(episode_seed(agent.seed, _KEY))
+        self.rng = np.random.default_rng(episode_seed(agent.seed, STREAM_BATCHES))
+        self.key = jax.random.PRNGKey(episode_seed(agent.seed, STREAM_KEY))
         self.step = self.episode = self.episode_length = 0
         self.total_steps: int | None = None  # of the latest run() call, kept so that a resume can finish it
         self.episode_return = 0.0
@@ -130,7 +126,7 @@ class Trainer:
 
     def _reset(self) -> np.ndarray:
         self.episode_return, self.episode_length = 0.0, 0
-        obs, _ = self.agent.env.reset(seed=episode_seed(self.agent.seed, _RESET, self.episode))
+        obs, _ = self.agent.env.reset(seed=episode_seed(self.agent.seed, STREAM_RESET, self.episode))
         return np.asarray(obs, np.float32)
 
     def _update(self) -> None:
@@ -165,14 +161,14 @@ class Trainer:
                "episodes": self.episode, "time_s": self.time_s,
                "steps_per_s": (self.step - self._row_step) / max(now - self._row_clock, 1e-9)}
         self.finished_returns, self.update_sums, self.update_count = [], {}, 0
-        self._row_step, self._row_clock = self.step, now
         self.history.append(row)
         if self.logger is not None:
             self.logger.log_row(row)
             if means:
                 self.logger.log_scalars(self.step, means)
         # Evaluation time is not training time.
-        self._clock = time.perf_counter()
+        self._clock = self._row_clock = time.perf_counter()
+        self._row_step = self.step
         return row
 
     # --- run directory and checkpoints ---------------------------------------------------------------------
@@ -233,17 +229,6 @@ class Trainer:
             self.episode_return += float(reward)
             self.episode_length += 1
         return obs
-
-
-def _second_instance(env: gym.Env) -> gym.Env:
-    """A separate instance of ``env`` for evaluation, so that evaluating never disturbs training episodes:
-    rebuilt from its spec (wrappers included) where Gymnasium can, else a deep copy."""
-    if env.spec is not None:
-        try:
-            return gym.make(env.spec)
-        except (gym.error.Error, ValueError, TypeError):
-            pass  # e.g. a custom wrapper that Gymnasium cannot recreate
-    return copy.deepcopy(env)
 
 
 def resume(run_dir: str | Path) -> OffPolicyAgent:

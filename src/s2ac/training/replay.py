@@ -3,9 +3,21 @@ checkpoint keeps, so that a resumed run draws the same batches)."""
 
 from __future__ import annotations
 
-import numpy as np
+from typing import NamedTuple
 
-from s2ac.algorithms.actor_critic import Batch
+import numpy as np
+from jax import Array
+
+
+class Batch(NamedTuple):
+    """Transitions, stacked: ``(..., batch, dim)`` arrays (NumPy from the buffer, JAX inside updates)."""
+
+    obs: Array
+    actions: Array
+    rewards: Array
+    next_obs: Array
+    terminated: Array  # 1.0 where the episode ended in a terminal state (no bootstrap), not a time limit
+
 
 FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated")
 
@@ -47,7 +59,8 @@ class ReplayBuffer:
         return self.actions[index]
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """The filled part, in insertion order from slot 0, plus the write position."""
+        """The filled slots ``0 .. size - 1`` (slot order, not insertion order once the ring has wrapped)
+        and the write position."""
         arrays = {f"replay/{name}": getattr(self, name)[: self.size] for name in FIELDS}
         arrays["replay/position"] = np.array(self.position)
         return arrays
