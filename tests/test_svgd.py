@@ -761,3 +761,20 @@ def test_numpy_integer_step_counts_are_accepted():
     result = svgd_sample(lambda x: -jnp.sum(x**2, -1), jnp.ones((1, 3, 2)), jnp.zeros((1, 3)),
                          num_steps=np.int64(2), step_size=0.1)
     assert result.log_q.shape == (1, 3)
+
+
+def test_closed_form_trace_grows_as_particles_collapse_at_a_fixed_bandwidth():
+    """The property behind S2AC's collapse with a shrinking heuristic bandwidth (README, "Known issues"):
+    for a fixed sigma^2 and zero scores, Tr grad phi grows as the particles move together, up to d / sigma^2,
+    so the entropy estimate rewards collapsing them, and a bandwidth that follows their spread makes it
+    unbounded."""
+    d, sigma2 = 3, jnp.asarray([1.0])
+    base = jax.random.normal(jax.random.PRNGKey(0), (1, 10, d))
+    scores = jnp.zeros_like(base)
+    traces = []
+    for scale in (1.0, 0.3, 0.1, 0.01):
+        particles = scale * base
+        kernel, diff, sq = rbf_kernel(particles, particles, sigma2)
+        traces.append(float(jnp.mean(svgd_trace(kernel, diff, sq, scores, sigma2))))
+    assert all(a < b for a, b in zip(traces, traces[1:], strict=False))
+    assert traces[-1] == pytest.approx(d / 1.0, rel=1e-3)
