@@ -1,7 +1,7 @@
-"""The maximum-entropy actor-critic shared by SAC, SAC-NF and S2AC (SQL reuses its critic, sampler and target
-steps): losses and pure update steps over an immutable
-state (MATH.md section 6). An algorithm is this plus its policy: a function that draws ``m`` actions per
-state with their ``log pi`` (one Gaussian sample for SAC, SVGD particles for S2AC).
+"""The maximum-entropy actor-critic shared by SAC, SAC-NF and S2AC: losses and pure update steps over an
+immutable state (MATH.md section 6). An algorithm is this plus its policy: a function that draws ``m``
+actions per state with their ``log pi`` (one Gaussian sample for SAC, SVGD particles for S2AC). SQL reuses
+the critic, sampler and target steps with its own soft value.
 
 Each step is a pure function of (state, batch, key); :func:`scan_updates` runs ``K`` of them in one
 jitted program.
@@ -47,6 +47,8 @@ class AgentState(eqx.Module):
 
 
 class Optimizers(NamedTuple):
+    """One optimiser per trained part (``optax.identity()`` for a part an algorithm lacks)."""
+
     critic: optax.GradientTransformation
     actor: optax.GradientTransformation
     alpha: optax.GradientTransformation
@@ -54,6 +56,8 @@ class Optimizers(NamedTuple):
 
 
 class UpdateSettings(NamedTuple):
+    """The static numbers an update needs, taken from the algorithm's config."""
+
     gamma: float
     polyak: float
     target_entropy: float
