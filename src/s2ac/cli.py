@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("s2ac.commands.train", "Train S2AC, SAC, SQL or SAC-NF on a Gymnasium task (or resume a run)"),
     "evaluate": ("s2ac.commands.evaluate", "Evaluate a trained agent from its run directory"),
     "entropy": ("s2ac.experiments.entropy", "Study E1: entropy of the SVGD sampler (paper Section 4.1)"),
+    "multigoal": ("s2ac.experiments.multigoal", "Study E2: multigoal (paper Section 4.2)"),
 }
 
 
