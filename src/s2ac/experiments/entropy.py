@@ -21,10 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import json
 import math
-import re
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from s2ac.experiments.outputs import dump_json, progress_bar, pyplot
 from s2ac.stein import (
     BANDWIDTH_RULES,
     Gaussian,
@@ -423,7 +421,7 @@ def run_study(out_dir: str | Path, config: StudyConfig | None = None, *, progres
     runs = plan(config)
     records: list[dict[str, Any]] = []
     particles: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    bar = _progress(len(runs), progress)
+    bar = progress_bar(len(runs), progress, "E1 configurations", "cfg")
     for run in runs:
         if bar is not None:
             bar.set_postfix_str(run.name)
@@ -455,22 +453,14 @@ def run_study(out_dir: str | Path, config: StudyConfig | None = None, *, progres
     results["wall_time_s"] = time.perf_counter() - start
     summary = format_summary(results, config)
     (out / "summary.txt").write_text(summary)
-    (out / "results.json").write_text(_dump_json(results))
+    (out / "results.json").write_text(dump_json(results))
     return results
 
 
-def _dump_json(results: dict[str, Any]) -> str:
-    """Indented JSON with every flat list of numbers on one line (the per-step lists are long)."""
-    text = json.dumps(results, indent=1, allow_nan=False)
-    return re.sub(r"\[\n\s*([-+\w.,\s]*?)\s*\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
 
 
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
 
-    return tqdm(total=total, desc="E1 configurations", unit="cfg", file=sys.stderr, dynamic_ncols=True)
+
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -545,13 +535,7 @@ SAMPLER_STYLES = {"svgd": "-", "svgd_exact": "--", "sgld": (0, (2, 2)), "dld": "
 SAMPLER_COLORS = {"svgd": "C0", "svgd_exact": "C9", "sgld": "C1", "dld": "C2", "hmc": "C3"}
 
 
-def _pyplot():
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _contours(ax, target, lims) -> None:
@@ -607,7 +591,7 @@ def _finals_label(label: str, mean: np.ndarray) -> str:
 
 
 def plot_samplers(path: Path, records, particles, target) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     rows = [r for r in records if r["part"] == "a"]
     shown = [r for r in rows if r["sampler"] != "svgd_exact"]  # same particles as "svgd"
     x0 = particles[rows[0]["name"]][0][0]
@@ -647,7 +631,7 @@ def _arr(values) -> np.ndarray:
 
 
 def _kernel_styles(rows):
-    plt = _pyplot()
+    plt = pyplot()
     fixed = [r for r in rows if not isinstance(r["kernel"], str)]
     cmap = plt.get_cmap("viridis")
     styles = {}
@@ -659,7 +643,7 @@ def _kernel_styles(rows):
 
 
 def plot_kernel_entropy(path: Path, records) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     rows = [r for r in records if r["part"] == "b"]
     styles = _kernel_styles(rows)
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
@@ -679,7 +663,7 @@ def plot_kernel_entropy(path: Path, records) -> None:
 
 
 def plot_kernel_particles(path: Path, records, particles, target) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     rows = [r for r in records if r["part"] == "b"]
     cols = min(5, len(rows))
     nrows = math.ceil(len(rows) / cols)
@@ -704,7 +688,7 @@ def plot_grid(path: Path, records, config: StudyConfig, family: str) -> None:
     """Fig. 4c (``family="circle_mixture"``: estimate vs number of components) or Fig. 10b
     (``"isotropic_gaussian"``: vs the target's std), one line per particle count, true entropy overlaid.
     Rows: dimensions; columns: the convergence step and fixed steps."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = [r for r in records if r["part"] == "c" and r["target"]["name"] == family]
     key = "num_components" if family == "circle_mixture" else "std"
     fixed = report_steps(config, config.steps_c)

@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
-import re
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +35,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from s2ac.experiments.outputs import dump_json, progress_bar, pyplot
 
 ENV_ID = "s2ac/MultiGoalMaxEnt-v0"
 WALL_ENV_ID = "s2ac/MultiGoalMaxEntObstacle-v0"
@@ -349,7 +348,7 @@ def run_study(out_dir: str | Path, config: StudyConfig | None = None, *, progres
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     grid = [(a, alpha, s) for a in config.algos for alpha in config.alphas for s in config.seeds]
-    bar = _progress(len(grid), progress)
+    bar = progress_bar(len(grid), progress, "E2 agents", "agent")
     records, arrays = [], {}
     for algo, alpha, seed in grid:
         if bar is not None:
@@ -396,7 +395,7 @@ def run_study(out_dir: str | Path, config: StudyConfig | None = None, *, progres
     results["wall_time_s"] = round(time.perf_counter() - start, 2)
     summary = format_summary(results)
     (out / "summary.txt").write_text(summary)
-    (out / "results.json").write_text(_dump_json(results))
+    (out / "results.json").write_text(dump_json(results))
     return results
 
 
@@ -446,18 +445,10 @@ def format_summary(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _dump_json(results: dict[str, Any]) -> str:
-    """Indented JSON with every flat list of numbers on one line."""
-    text = json.dumps(results, indent=1, allow_nan=False)
-    return re.sub(r"\[\n\s*([-+\w.,\s]*?)\s*\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
 
 
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
 
-    return tqdm(total=total, desc="E2 agents", unit="agent", file=sys.stderr, dynamic_ncols=True)
+
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -466,13 +457,7 @@ def _progress(total: int, enabled: bool):
 OUTCOME_COLORS = {"G1": "C0", "G2": "C1", "G3": "C2", "none": "0.5"}
 
 
-def _pyplot():
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _plane(ax, wall: bool = False) -> None:
@@ -501,7 +486,7 @@ def plot_trajectories(path: Path, arrays, config: StudyConfig, which: str, algos
                       title: str) -> None:
     """Fig. 7 (``which="plain"``), the wall variant (Fig. 16) or Fig. 17 (amortized only): rows algorithms,
     columns alphas, the first seed's test trajectories coloured by the goal they end at."""
-    plt = _pyplot()
+    plt = pyplot()
     rows, cols = len(algos), len(config.alphas)
     fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols + 0.6, 2.4 * rows + 0.6), squeeze=False)
     for i, algo in enumerate(algos):
@@ -526,7 +511,7 @@ def plot_trajectories(path: Path, arrays, config: StudyConfig, which: str, algos
 def plot_goal_shares(path: Path, results: dict[str, Any], key: str, title: str) -> None:
     """Fig. 12 (``key="goal_shares"``) or Fig. 16 (``"goal_shares_wall"``): share per outcome vs alpha, one
     panel per algorithm, mean over seeds."""
-    plt = _pyplot()
+    plt = pyplot()
     algos = list(dict.fromkeys(r["algo"] for r in results["aggregate"]))
     fig, axes = plt.subplots(1, len(algos), figsize=(3.0 * len(algos), 3.0), squeeze=False, sharey=True)
     for ax, algo in zip(axes[0], algos, strict=True):
@@ -551,7 +536,7 @@ def plot_goal_shares(path: Path, results: dict[str, Any], key: str, title: str) 
 
 def plot_entropy_heatmap(path: Path, arrays, config: StudyConfig, algos: list[str]) -> None:
     """Fig. 13: the policy entropy estimate over a grid of states, rows algorithms, columns alphas."""
-    plt = _pyplot()
+    plt = pyplot()
     n = config.state_grid
     xs = np.linspace(PLANE[0] + 0.5, PLANE[1] - 0.5, n)
     fig, axes = plt.subplots(len(algos), len(config.alphas), figsize=(2.9 * len(config.alphas), 2.6 * len(algos)),
@@ -574,7 +559,7 @@ def plot_entropy_heatmap(path: Path, arrays, config: StudyConfig, algos: list[st
 def plot_q_landscape(path: Path, arrays, config: StudyConfig, alpha: float) -> None:
     """Fig. 14: ``min_k Q(s, .)`` over the action square at the six critical states with the policy's
     samples (S2AC: the final SVGD particles), rows algorithms."""
-    plt = _pyplot()
+    plt = pyplot()
     algos = config.algos
     n = config.action_grid
     xs = np.linspace(-1.0, 1.0, n)
@@ -605,7 +590,7 @@ def plot_q_landscape(path: Path, arrays, config: StudyConfig, alpha: float) -> N
 
 def plot_smoothness(path: Path, results: dict[str, Any]) -> None:
     """Fig. 15: the two smoothness measures (mean over the critical states and seeds) vs alpha."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     algos = list(dict.fromkeys(r["algo"] for r in results["aggregate"]))
     for c, algo in enumerate(algos):
@@ -629,7 +614,7 @@ def plot_smoothness(path: Path, results: dict[str, Any]) -> None:
 def plot_theta(path: Path, results: dict[str, Any]) -> None:
     """Fig. 11: ``mu_theta`` (both components) and ``sigma_theta`` (mean of the components) at the critical
     states during training; rows (algorithm, alpha) of the first seed."""
-    plt = _pyplot()
+    plt = pyplot()
     seed0 = results["config"]["seeds"][0]
     runs = [r for r in results["runs"] if r["theta_trace"] is not None and r["seed"] == seed0]
     fig, axes = plt.subplots(len(runs), 3, figsize=(11, 2.4 * len(runs) + 0.6), squeeze=False)
