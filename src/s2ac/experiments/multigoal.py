@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from s2ac.experiments.outputs import dump_json, progress_bar, pyplot
+from s2ac.experiments.outputs import dump_json, print_summary, progress_bar, pyplot
 
 ENV_ID = "s2ac/MultiGoalMaxEnt-v0"
 WALL_ENV_ID = "s2ac/MultiGoalMaxEntObstacle-v0"
@@ -702,7 +702,5 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    results = run_study(args.out, config, progress=not args.no_progress)
-    print(Path(args.out, "summary.txt").read_text(), end="")
-    print(f"results written to {Path(args.out).resolve()} (wall time {results['wall_time_s']:.1f} s)")
+    print_summary(args.out, run_study(args.out, config, progress=not args.no_progress))
     return 0

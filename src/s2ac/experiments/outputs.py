@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -31,3 +32,9 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def print_summary(out_dir: str | Path, results: dict[str, Any]) -> None:
+    """Print a finished study's summary.txt and where its results went."""
+    print(Path(out_dir, "summary.txt").read_text(), end="")
+    print(f"results written to {Path(out_dir).resolve()} (wall time {results['wall_time_s']:.1f} s)")
