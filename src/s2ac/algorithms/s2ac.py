@@ -6,8 +6,9 @@ critic target and the actor loss. Variants:
   is null); only the critic learns.
 * ``phi_theta``: ``q_0 = N(mu_theta(s), sigma_theta(s)^2)`` truncated to 3 standard deviations, learned end
   to end through the SVGD steps. With ``svgd_steps=0`` (and no truncation) it is SAC.
-* ``amortized``: ``phi_theta`` plus ``f_psi(s, xi)`` trained along the Stein direction toward the
-  particles, for one-pass action selection.
+* ``amortized``: ``phi_theta`` plus ``f_psi(s, xi)``, an amortized SVGD sampler of ``exp(Q / alpha)`` on
+  the same critic (Appendix K), for one-pass action selection. Training is ``phi_theta``'s (the entropy needs
+  the unrolled SVGD), so with the same seed its critic and actor follow ``phi_theta``'s exactly.
 """
 
 from __future__ import annotations

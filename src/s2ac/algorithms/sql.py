@@ -54,14 +54,14 @@ class SQL(OffPolicyAgent):
 
     def update_step(self, state: AgentState, batch: Batch, key: Array) -> tuple[AgentState, dict[str, Array]]:
         cfg = self.config
-        k_value, k_particles, k_query = jax.random.split(key, 3)
+        k_value, k_sampler = jax.random.split(key)
         shape = (batch.obs.shape[0], cfg.value_samples, self.action_dim)
         uniform = jax.random.uniform(k_value, shape, minval=-1.0, maxval=1.0)
         next_value = soft_value(state.target_critic, batch.next_obs, uniform, state.alpha)
         target = bellman_target(batch, next_value, cfg.gamma)
         state, critic_metrics = update_critic(state, batch, target, self.optimizers)
-        particles = state.amortized.sample(batch.obs, k_particles, cfg.num_particles)
-        state, sampler_metrics = update_amortized(state, batch.obs, particles, k_query, self.optimizers, self.settings)
+        state, sampler_metrics = update_amortized(state, batch.obs, k_sampler, cfg.num_particles, self.optimizers,
+                                                  self.settings)
         metrics = {**critic_metrics, "actor_loss": sampler_metrics["amortized_loss"], "alpha": state.alpha}
         return update_targets(state, cfg.polyak), metrics
 
