@@ -59,6 +59,20 @@ def read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     return arrays, meta
 
 
+def read_meta(path: Path) -> dict[str, Any]:
+    """Only the metadata of a file written by :func:`write_atomically` (cheap: the arrays are not read), e.g. a
+    checkpoint's step. A corrupt file raises :class:`CheckpointError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint or model file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return json.loads(str(data[META_KEY]))
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as err:
+        raise CheckpointError(f"{path} is corrupt or truncated and cannot be loaded ({type(err).__name__}: "
+                              f"{err})") from err
+
+
 def tree_to_arrays(tree: Any, prefix: str) -> dict[str, np.ndarray]:
     """The array leaves of a PyTree (an agent state), numbered in traversal order."""
     leaves = jax.tree_util.tree_leaves(eqx.filter(tree, eqx.is_array))

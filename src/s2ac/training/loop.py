@@ -80,6 +80,8 @@ class Trainer:
         if total_steps < self.step:
             raise ValueError(f"this run is already at step {self.step}; total_steps={total_steps} would go back")
         cfg = self.agent.config
+        if self.run_dir is not None and self.logger is None:  # closed by close(): continue the same logs
+            self.logger = RunLogger(self.run_dir, resume_step=self.step)
         self.total_steps = total_steps
         self._clock, self._row_step, self._row_clock = time.perf_counter(), self.step, time.perf_counter()
         bar = tqdm(total=total_steps, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True,
@@ -104,6 +106,13 @@ class Trainer:
             self.agent.save(self.run_dir / MODEL_FILE)
             if self.logger is not None:
                 self.logger.writer.flush()
+
+    def close(self) -> None:
+        """Close the TensorBoard writer (its thread would outlive a worker process otherwise); a later
+        ``run`` reopens the logs where they stopped."""
+        if self.logger is not None:
+            self.logger.close()
+            self.logger = None
 
     def _env_step(self) -> None:
         agent = self.agent

@@ -1,0 +1,582 @@
+"""``s2ac report DIR``: learning curves, final scores and rliable aggregates over a directory of runs (study E3).
+
+A run is any directory under DIR holding ``config.json`` and ``metrics.csv`` (what ``s2ac train`` and the
+sweep write). Choices, all recorded in ``report.json``:
+
+- *Final score* of a run: the mean of ``eval_return_mean`` over its last ``last`` evaluations (all of them when
+  it has fewer, with a warning).
+- *Curves*: the seeds of one (task, algorithm) are put on one grid of steps. Identical step sets are used as
+  they are; otherwise each seed is linearly interpolated onto the union of the seeds' steps inside the range
+  that every seed covers (no extrapolation: the curve ends with the shortest seed). Each seed is then smoothed
+  with Savitzky-Golay (:func:`smooth`) and the figure shows the mean over seeds with the min-max band.
+- *Normalisation* per task, for the aggregates: ``auto`` uses D4RL's random/expert reference returns for the
+  MuJoCo tasks that have them (Hopper, HalfCheetah, Walker2d, Ant) and min-max over all runs' final scores in
+  DIR for the others; ``minmax`` uses min-max everywhere, ``none`` keeps raw returns.
+- *Aggregates* (rliable): median, mean, IQM and optimality gap with 95% stratified-bootstrap intervals, the
+  probability of improvement of every S2AC preset over every other algorithm, and performance profiles; over
+  the tasks every algorithm ran, with the same number of runs per task for an algorithm (its smallest count).
+  The bootstrap is seeded (``seed``) and leaves the caller's global NumPy generator as it was.
+
+Plotting and rliable are imported when used: the command line imports this module to build its parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import re
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from s2ac.experiments.outputs import dump_json, pyplot
+
+# D4RL reference returns (random policy, expert policy) of the Gym MuJoCo tasks: REF_MIN_SCORE / REF_MAX_SCORE of
+# d4rl/infos.py in Farama-Foundation/D4RL (the same numbers for the v0, v1 and v2 datasets). D4RL has none for
+# Humanoid, which falls back to min-max. The references were measured on the v2 tasks; the v4/v5 tasks share
+# their rewards, so the scale carries over, but a normalised score is a convention, not a calibrated quantity.
+D4RL_REFERENCE: dict[str, tuple[float, float]] = {
+    "hopper": (-20.272305, 3234.3),
+    "halfcheetah": (-280.178953, 12135.0),
+    "walker2d": (1.629008, 4592.3),
+    "ant": (-325.6, 3879.7),
+}
+
+NORMALIZATIONS = ("auto", "minmax", "none")
+METRICS = ("median", "mean", "iqm", "optimality_gap")
+METRIC_TITLES = {"median": "Median", "mean": "Mean", "iqm": "IQM", "optimality_gap": "Optimality gap"}
+SMOOTHING_WINDOW = 10
+SMOOTHING_POLYORDER = 2
+CONFIDENCE = 0.95
+PAIR_SEPARATOR = ";"  # labels such as "S2AC(phi,theta)" hold commas, rliable's default separator
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """One run directory: its algorithm (a preset name), task, seed and evaluation curve."""
+
+    path: Path
+    algo: str
+    label: str
+    env: str
+    seed: int
+    steps: np.ndarray  # int64, increasing
+    returns: np.ndarray  # eval_return_mean at those steps
+
+
+def _label(algo: str) -> str:
+    from s2ac.algorithms.presets import PRESETS
+
+    return PRESETS[algo].label if algo in PRESETS else algo
+
+
+def _algo_order(algo: str) -> tuple[int, str]:
+    from s2ac.algorithms.presets import PRESETS
+
+    names = list(PRESETS)
+    return (names.index(algo), "") if algo in names else (len(names), algo)
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        description = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(description, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(description).__name__}")
+    missing = [key for key in ("algo", "env", "seed", "config") if key not in description]
+    if missing:
+        raise ValueError(f"{path}: missing {', '.join(map(repr, missing))}")
+    return description
+
+
+def _read_metrics(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in ("step", "eval_return_mean") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: no column {', '.join(map(repr, missing))} in the header")
+        steps, returns = [], []
+        for line, row in enumerate(reader, start=2):
+            try:
+                step, value = int(float(row["step"])), float(row["eval_return_mean"])
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"{path}, line {line}: step or eval_return_mean is not a number") from err
+            # A row without a finite return is not an evaluation (the logger writes NaN for absent values).
+            if math.isfinite(value):
+                steps.append(step)
+                returns.append(value)
+    if not steps:
+        raise ValueError(f"{path}: no evaluation rows (the run has not evaluated yet?)")
+    order = np.argsort(steps, kind="stable")
+    return np.asarray(steps, dtype=np.int64)[order], np.asarray(returns, dtype=float)[order]
+
+
+def load_runs(root: str | Path) -> list[Run]:
+    """Every run under ``root`` (recursively, ``root`` included): directories holding ``config.json`` and
+    ``metrics.csv``, in path order. ``ValueError`` for a missing ``root``, no runs, or an unreadable run."""
+    from s2ac.algorithms.presets import preset_of
+
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"run directory {str(root)!r} does not exist or is not a directory")
+    runs = []
+    for config_path in sorted(root.rglob("config.json")):
+        run_dir = config_path.parent
+        if not (run_dir / "metrics.csv").is_file():
+            continue
+        description = _read_config(config_path)
+        try:
+            algo = preset_of(description)
+            seed = int(description["seed"])
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{config_path}: {err}") from err
+        steps, returns = _read_metrics(run_dir / "metrics.csv")
+        runs.append(Run(run_dir, algo, _label(algo), str(description["env"]), seed, steps, returns))
+    if not runs:
+        raise ValueError(f"no runs under {str(root)!r}: expected directories holding config.json and metrics.csv")
+    return runs
+
+
+def final_score(run: Run, last: int = 1) -> float:
+    """Mean evaluation return over the run's last ``last`` evaluations (all of them if it has fewer)."""
+    if last < 1:
+        raise ValueError(f"last must be at least 1, got {last}")
+    return float(np.mean(run.returns[-last:]))
+
+
+def smooth(values: np.ndarray, window: int = SMOOTHING_WINDOW, polyorder: int = SMOOTHING_POLYORDER) -> np.ndarray:
+    """Savitzky-Golay smoothing of a curve (``scipy.signal.savgol_filter``, ``mode="interp"``).
+
+    scipy centres an even window half a sample late (a straight line comes back shifted by half a step, with a
+    jump at the ends), so an even ``window`` is widened to the next odd length: 10 -> 11. A curve shorter than
+    the window is smoothed with the longest odd window it holds; one too short for a polynomial fit (no more
+    points than ``polyorder``) is returned unchanged. Polynomials of degree <= ``polyorder`` are left unchanged.
+    """
+    from scipy.signal import savgol_filter
+
+    values = np.asarray(values, dtype=float)
+    length = savgol_window(values.size, window, polyorder)
+    return savgol_filter(values, length, polyorder, mode="interp") if length else values.copy()
+
+
+def savgol_window(size: int, window: int = SMOOTHING_WINDOW, polyorder: int = SMOOTHING_POLYORDER) -> int:
+    """The window :func:`smooth` uses for a curve of ``size`` points; 0 when it leaves the curve unchanged."""
+    length = min(window | 1, size if size % 2 else size - 1)
+    return length if length > polyorder else 0
+
+
+def align_curves(runs: Sequence[Run]) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The runs' evaluation returns on one grid of steps: ``(steps, returns[run, step], interpolated)``.
+
+    Identical step sets are kept as they are. Otherwise every run is linearly interpolated onto the union of
+    the runs' steps within the range all of them cover; the grid is empty when the ranges do not overlap."""
+    first = runs[0].steps
+    if all(np.array_equal(run.steps, first) for run in runs):
+        return first.copy(), np.stack([run.returns for run in runs]), False
+    low, high = max(int(run.steps[0]) for run in runs), min(int(run.steps[-1]) for run in runs)
+    grid = np.unique(np.concatenate([run.steps for run in runs]))
+    grid = grid[(grid >= low) & (grid <= high)]
+    return grid, np.stack([np.interp(grid, run.steps, run.returns) for run in runs]), True
+
+
+def task_base(env: str) -> str:
+    """The task's name without namespace and version, lower case: ``"Hopper-v5"`` -> ``"hopper"``."""
+    name = env.rsplit("/", 1)[-1]
+    return re.sub(r"-v\d+$", "", name).lower()
+
+
+def normalization_for(env: str, scores: Sequence[float], mode: str = "auto") -> dict[str, Any]:
+    """How the task's final scores are normalised: ``{"method": "d4rl" | "minmax" | "none", "low", "high"}``;
+    a normalised score is ``(score - low) / (high - low)``. ``scores`` are all final scores of the task."""
+    if mode not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalisation {mode!r}; expected one of {', '.join(NORMALIZATIONS)}")
+    if mode == "none":
+        return {"method": "none", "low": 0.0, "high": 1.0}
+    reference = D4RL_REFERENCE.get(task_base(env))
+    if mode == "auto" and reference is not None:
+        return {"method": "d4rl", "low": reference[0], "high": reference[1]}
+    return {"method": "minmax", "low": float(np.min(scores)), "high": float(np.max(scores))}
+
+
+def normalize_scores(scores: np.ndarray, normalization: dict[str, Any]) -> np.ndarray:
+    """Apply :func:`normalization_for`'s result; a min-max over equal scores maps them all to 0."""
+    scale = normalization["high"] - normalization["low"]
+    return (np.asarray(scores, dtype=float) - normalization["low"]) / (scale if scale != 0 else 1.0)
+
+
+def probability_of_improvement(scores_x: np.ndarray, scores_y: np.ndarray) -> float:
+    """P(X > Y) of two (runs x tasks) score matrices, averaged over tasks, ties counting one half.
+
+    The statistic of ``rliable.metrics.probability_of_improvement`` (the Mann-Whitney U over ``n_x n_y``),
+    computed by broadcasting: rliable calls ``scipy.stats.mannwhitneyu`` per task, a few milliseconds a call,
+    which made 2000 bootstrap resamples of every S2AC-baseline pair take minutes. The tests check equality."""
+    x, y = np.asarray(scores_x, dtype=float)[:, None, :], np.asarray(scores_y, dtype=float)[None, :, :]
+    return float(np.mean((x > y).mean(axis=(0, 1)) + 0.5 * (x == y).mean(axis=(0, 1))))
+
+
+def _rliable():
+    """rliable's ``library`` and ``metrics`` modules, with a usable message when they cannot be imported."""
+    try:
+        from rliable import library, metrics
+    except Exception as err:  # arch 7 fails at import under pandas >= 3 with a TypeError
+        # rliable 1.2.0 passes random_state to arch's bootstrap, which arch 8 no longer takes: it needs arch < 8,
+        # and arch 7 needs pandas < 3.
+        raise ImportError(f"rliable could not be imported ({type(err).__name__}: {err}); rliable 1.2 needs "
+                          "arch < 8, which needs pandas < 3: pip install 'arch<8' 'pandas<3'") from err
+    return library, metrics
+
+
+def _seeded(seed: int, fn: Callable[[], Any]) -> Any:
+    """``fn()`` under a seeded global NumPy generator, restored afterwards. rliable's stratified bootstrap
+    draws its indices with ``np.random.choice`` and ignores ``random_state``: this is the only way to make
+    its intervals reproducible."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # degenerate resamples (all-equal scores)
+            return fn()
+    finally:
+        np.random.set_state(state)
+
+
+def _interval(point: Any, ci: np.ndarray, index: int = 0) -> dict[str, Any]:
+    return {"estimate": float(np.atleast_1d(point)[index]), "ci": [float(ci[0][index]), float(ci[1][index])]}
+
+
+def _aggregates(matrices: dict[str, np.ndarray], reps: int, seed: int) -> dict[str, dict[str, Any]]:
+    library, metrics = _rliable()
+
+    def all_metrics(scores: np.ndarray) -> np.ndarray:
+        return np.array([metrics.aggregate_median(scores), metrics.aggregate_mean(scores),
+                         metrics.aggregate_iqm(scores), metrics.aggregate_optimality_gap(scores)])
+
+    points, cis = _seeded(seed, lambda: library.get_interval_estimates(
+        matrices, all_metrics, reps=reps, confidence_interval_size=CONFIDENCE))
+    return {algo: {m: _interval(points[algo], cis[algo], i) for i, m in enumerate(METRICS)} for algo in matrices}
+
+
+def _improvements(matrices: dict[str, np.ndarray], reps: int, seed: int) -> list[dict[str, Any]]:
+    library, _ = _rliable()
+    s2ac = [a for a in matrices if a.startswith("s2ac")]
+    others = [a for a in matrices if not a.startswith("s2ac")]
+    pairs = {f"{x}{PAIR_SEPARATOR}{y}": [matrices[x], matrices[y]] for x in s2ac for y in others}
+    if not pairs:
+        return []
+
+    def improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.array([probability_of_improvement(x, y)])
+
+    points, cis = _seeded(seed, lambda: library.get_interval_estimates(
+        pairs, improvement, reps=reps, confidence_interval_size=CONFIDENCE))
+    return [{"x": key.split(PAIR_SEPARATOR)[0], "y": key.split(PAIR_SEPARATOR)[1], **_interval(points[key], cis[key])}
+            for key in pairs]
+
+
+def _score_distribution(scores: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    # rliable's default profile (the share of all runs scoring above each tau), without its per-tau np.vectorize.
+    return (scores.reshape(-1, 1) > np.asarray(tau).reshape(1, -1)).mean(0)
+
+
+def _profiles(matrices: dict[str, np.ndarray], tau: np.ndarray, reps: int, seed: int) -> dict[str, Any]:
+    library, _ = _rliable()
+    profiles, cis = _seeded(seed, lambda: library.create_performance_profile(
+        matrices, tau, custom_profile_func=_score_distribution, reps=reps, confidence_interval_size=CONFIDENCE))
+    return {algo: {"profile": [float(v) for v in profiles[algo]], "ci_low": [float(v) for v in cis[algo][0]],
+                   "ci_high": [float(v) for v in cis[algo][1]]} for algo in matrices}
+
+
+def _colors(algos: Sequence[str]) -> dict[str, Any]:
+    plt = pyplot()
+    cycle = plt.get_cmap("tab10")
+    return {algo: cycle(i % 10) for i, algo in enumerate(algos)}
+
+
+def _plot_curves(report: dict[str, Any], colors: dict[str, Any], path: Path) -> None:
+    plt = pyplot()
+    from matplotlib.ticker import EngFormatter
+    tasks = list(report["tasks"])
+    cols = min(3, len(tasks))
+    rows = math.ceil(len(tasks) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    for ax, env in zip(axes.flat, tasks, strict=False):
+        for algo, entry in report["tasks"][env]["algorithms"].items():
+            curve = entry["curve"]
+            if not curve["steps"]:
+                continue
+            marker = "o" if len(curve["steps"]) == 1 else None
+            ax.plot(curve["steps"], curve["mean"], color=colors[algo], label=entry["label"], marker=marker)
+            ax.fill_between(curve["steps"], curve["min"], curve["max"], color=colors[algo], alpha=0.2, linewidth=0)
+        ax.set_title(env)
+        ax.set_xlabel("environment steps")
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 200k, not overlapping 200000s
+        ax.set_ylabel("evaluation return")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.set_visible(False)
+    fig.suptitle(f"mean over seeds, min-max band; Savitzky-Golay window {SMOOTHING_WINDOW | 1} "
+                 f"({SMOOTHING_WINDOW} widened to odd), order {SMOOTHING_POLYORDER}", fontsize="medium")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _plot_aggregates(report: dict[str, Any], colors: dict[str, Any], path: Path, xlabel: str) -> None:
+    plt = pyplot()
+    from rliable import plot_utils
+
+    aggregates = report["aggregates"]["algorithms"]
+    labels = {algo: report["algorithms"][algo] for algo in aggregates}
+    points = {labels[a]: np.array([aggregates[a][m]["estimate"] for m in METRICS]) for a in aggregates}
+    cis = {labels[a]: np.array([aggregates[a][m]["ci"] for m in METRICS]).T for a in aggregates}
+    fig, _ = plot_utils.plot_interval_estimates(
+        points, cis, metric_names=[METRIC_TITLES[m] for m in METRICS], algorithms=list(points),
+        colors={labels[a]: colors[a] for a in aggregates}, xlabel=xlabel, xlabel_y_coordinate=-0.3,
+        row_height=0.45, subfigure_width=3.6)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _plot_improvement(report: dict[str, Any], path: Path) -> None:
+    plt = pyplot()
+    from rliable import plot_utils
+
+    labels = report["algorithms"]
+    entries = report["probability_of_improvement"]
+    keys = [f"{labels[e['x']]}{PAIR_SEPARATOR}{labels[e['y']]}" for e in entries]
+    fig, ax = plt.subplots(figsize=(5, 0.5 * len(entries) + 1.2))
+    plot_utils.plot_probability_of_improvement(
+        {k: e["estimate"] for k, e in zip(keys, entries, strict=True)},
+        {k: np.array(e["ci"]) for k, e in zip(keys, entries, strict=True)},
+        pair_separator=PAIR_SEPARATOR, ax=ax, xticks=[0.0, 0.25, 0.5, 0.75, 1.0], ticklabelsize="medium",
+        labelsize="medium", ylabel_x_coordinate=0.0)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _plot_profiles(report: dict[str, Any], colors: dict[str, Any], path: Path, xlabel: str) -> None:
+    plt = pyplot()
+    from rliable import plot_utils
+
+    profile = report["performance_profile"]
+    labels = report["algorithms"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    plot_utils.plot_performance_profiles(
+        {labels[a]: np.array(p["profile"]) for a, p in profile["algorithms"].items()}, np.array(profile["tau"]),
+        performance_profile_cis={labels[a]: (np.array(p["ci_low"]), np.array(p["ci_high"]))
+                                 for a, p in profile["algorithms"].items()},
+        ax=ax, colors={labels[a]: colors[a] for a in profile["algorithms"]}, xlabel=xlabel,
+        labelsize="medium", ticklabelsize="medium")
+    ax.legend(fontsize="small")
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _curve_summary(runs: Sequence[Run], warn: Callable[[str], None]) -> dict[str, Any]:
+    env, label = runs[0].env, runs[0].label
+    steps, returns, interpolated = align_curves(runs)
+    if steps.size == 0:
+        warn(f"{env} / {label}: the seeds' step ranges do not overlap; no curve")
+        return {"steps": [], "mean": [], "min": [], "max": [], "raw_mean": [], "alignment": "none",
+                "smoothing_window": 0}
+    if interpolated:
+        warn(f"{env} / {label}: seeds evaluated at different steps; curves interpolated onto {steps.size} steps "
+             f"in [{steps[0]}, {steps[-1]}]")
+    smoothed = np.stack([smooth(r) for r in returns])
+    return {"steps": [int(s) for s in steps], "mean": smoothed.mean(0).tolist(), "min": smoothed.min(0).tolist(),
+            "max": smoothed.max(0).tolist(), "raw_mean": returns.mean(0).tolist(),
+            "alignment": "interpolated" if interpolated else "shared",
+            "smoothing_window": savgol_window(steps.size)}
+
+
+def build_report(root: str | Path, out: str | Path | None = None, *, reps: int = 2000, last: int = 1,
+                 normalize: str = "auto", seed: int = 0, figures: bool = True) -> dict[str, Any]:
+    """Load the runs under ``root``, compute curves, final scores and aggregates, and write the figures,
+    ``report.json`` and ``report.md`` into ``out`` (default ``root/report``). Returns report.json's content."""
+    start = time.perf_counter()
+    if reps < 1:
+        raise ValueError(f"reps must be at least 1, got {reps}")
+    if last < 1:
+        raise ValueError(f"last must be at least 1, got {last}")
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalisation {normalize!r}; expected one of {', '.join(NORMALIZATIONS)}")
+    runs = load_runs(root)
+    out = Path(root) / "report" if out is None else Path(out)
+    warnings_: list[str] = []
+
+    tasks = sorted({run.env for run in runs})
+    algos = sorted({run.algo for run in runs}, key=_algo_order)
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for run in sorted(runs, key=lambda r: (r.seed, str(r.path))):
+        groups.setdefault((run.env, run.algo), []).append(run)
+    for (env, algo), group in groups.items():
+        seeds = [r.seed for r in group]
+        if len(set(seeds)) < len(seeds):
+            warnings_.append(f"{env} / {_label(algo)}: several runs with the same seed ({seeds}); all are used")
+    short = [str(r.path) for r in runs if r.returns.size < last]
+    if short:
+        warnings_.append(f"{len(short)} run(s) have fewer than {last} evaluations; their final score averages "
+                         f"all of them: {', '.join(short)}")
+
+    finals = {run: final_score(run, last) for run in runs}
+    report: dict[str, Any] = {
+        "dir": str(Path(root).resolve()), "out": str(out.resolve()), "last": last, "normalize": normalize,
+        "reps": reps, "seed": seed,
+        "confidence": CONFIDENCE, "smoothing": {"method": "savgol", "window": SMOOTHING_WINDOW,
+                                                "effective_window": SMOOTHING_WINDOW | 1,
+                                                "polyorder": SMOOTHING_POLYORDER},
+        "algorithms": {algo: _label(algo) for algo in algos}, "tasks": {},
+    }
+    normalized: dict[tuple[str, str], np.ndarray] = {}
+    for env in tasks:
+        normalization = normalization_for(env, [finals[r] for r in runs if r.env == env], normalize)
+        ends = {int(r.steps[-1]) for r in runs if r.env == env}
+        if len(ends) > 1:  # e.g. a sweep still running: final scores would compare different budgets
+            warnings_.append(f"{env}: runs end at different steps ({min(ends)} to {max(ends)}); their final "
+                             "scores compare different training budgets")
+        if normalization["method"] == "minmax" and normalization["high"] == normalization["low"]:
+            warnings_.append(f"{env}: all final scores are equal; min-max normalisation maps them to 0")
+        entry: dict[str, Any] = {"normalization": normalization, "algorithms": {}}
+        for algo in algos:
+            group = groups.get((env, algo))
+            if not group:
+                continue
+            scores = np.array([finals[r] for r in group])
+            normalized[env, algo] = normalize_scores(scores, normalization)
+            entry["algorithms"][algo] = {
+                "label": _label(algo), "runs": [str(r.path) for r in group], "seeds": [r.seed for r in group],
+                "evaluations": [int(r.returns.size) for r in group], "final_scores": scores.tolist(),
+                "normalized_scores": normalized[env, algo].tolist(), "mean": float(scores.mean()),
+                "std": float(scores.std(ddof=1)) if scores.size > 1 else 0.0,
+                "normalized_mean": float(normalized[env, algo].mean()),
+                "curve": _curve_summary(group, warnings_.append)}
+        report["tasks"][env] = entry
+
+    # rliable needs a (runs x tasks) matrix per algorithm over one set of tasks.
+    common = [env for env in tasks if all((env, algo) in groups for algo in algos)]
+    dropped = [env for env in tasks if env not in common]
+    if dropped:
+        warnings_.append(f"tasks left out of the aggregates (not every algorithm ran them): {', '.join(dropped)}")
+    report["aggregates"] = None
+    report["probability_of_improvement"] = []
+    report["performance_profile"] = None
+    if common:
+        matrices = {}
+        for algo in algos:
+            counts = {env: len(groups[env, algo]) for env in common}
+            n = min(counts.values())
+            if len(set(counts.values())) > 1:
+                warnings_.append(f"{_label(algo)} has different numbers of runs per task "
+                                 f"({', '.join(f'{env}: {c}' for env, c in counts.items())}); the aggregates use "
+                                 f"{n} per task (the lowest seeds)")
+            matrices[algo] = np.stack([normalized[env, algo][:n] for env in common], axis=1)
+        report["aggregates"] = {"tasks": common, "runs_per_task": {a: int(m.shape[0]) for a, m in matrices.items()},
+                                "metrics": list(METRICS), "algorithms": _aggregates(matrices, reps, seed)}
+        if len(algos) < 2:
+            warnings_.append("only one algorithm: no probability of improvement")
+        else:
+            report["probability_of_improvement"] = _improvements(matrices, reps, seed)
+            if not report["probability_of_improvement"]:
+                warnings_.append("probability of improvement needs an S2AC preset and another algorithm; none")
+        values = np.concatenate([m.ravel() for m in matrices.values()])
+        low, high = float(values.min()), float(values.max())
+        if normalize != "none":
+            low, high = min(low, 0.0), max(high, 1.0)
+        tau = np.linspace(low, high if high > low else low + 1.0, 101)
+        report["performance_profile"] = {"tau": tau.tolist(), "algorithms": _profiles(matrices, tau, reps, seed)}
+    else:
+        warnings_.append("no task was run by every algorithm: no aggregates")
+    report["warnings"] = warnings_
+
+    out.mkdir(parents=True, exist_ok=True)
+    report["figures"] = _write_figures(report, out) if figures else []
+    report["wall_time_s"] = time.perf_counter() - start
+    (out / "report.json").write_text(dump_json(report))
+    (out / "report.md").write_text(format_markdown(report))
+    return report
+
+
+def _write_figures(report: dict[str, Any], out: Path) -> list[str]:
+    colors = _colors(list(report["algorithms"]))
+    xlabel = "raw return" if report["normalize"] == "none" else "normalised score"
+    names = ["learning_curves.png"]
+    _plot_curves(report, colors, out / names[-1])
+    if report["aggregates"] is not None:
+        names.append("aggregates.png")
+        _plot_aggregates(report, colors, out / names[-1], xlabel)
+        names.append("performance_profile.png")
+        _plot_profiles(report, colors, out / names[-1], xlabel)
+    if report["probability_of_improvement"]:
+        names.append("probability_of_improvement.png")
+        _plot_improvement(report, out / names[-1])
+    return names
+
+
+def format_markdown(report: dict[str, Any]) -> str:
+    """The Markdown summary: final scores per task and algorithm, then the aggregates and the probabilities
+    of improvement, then the warnings."""
+    labels = report["algorithms"]
+    tasks = list(report["tasks"])
+    lines = [f"# s2ac report: {report['dir']}", "",
+             f"Final score: mean evaluation return over the last {report['last']} evaluation(s) of a run. "
+             "Cells: mean ± sample std over seeds (number of runs), raw returns.", "",
+             "| algorithm | " + " | ".join(tasks) + " |", "| --- |" + " --- |" * len(tasks)]
+    for algo, label in labels.items():
+        cells = []
+        for env in tasks:
+            entry = report["tasks"][env]["algorithms"].get(algo)
+            cells.append("—" if entry is None else
+                         f"{entry['mean']:.1f} ± {entry['std']:.1f} ({len(entry['final_scores'])})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    norms = [f"{env}: {entry['normalization']['method']}" for env, entry in report["tasks"].items()]
+    lines += ["", f"Normalisation (`--normalize {report['normalize']}`): {'; '.join(norms)}."]
+
+    aggregates = report["aggregates"]
+    if aggregates is not None:
+        lines += ["", f"## Aggregates over {', '.join(aggregates['tasks'])}", "",
+                  f"Point estimate [{report['confidence']:.0%} stratified-bootstrap interval, {report['reps']} "
+                  f"resamples, seed {report['seed']}]; lower is better for the optimality gap.", "",
+                  "| algorithm | runs/task | " + " | ".join(METRIC_TITLES[m] for m in METRICS) + " |",
+                  "| --- | --- |" + " --- |" * len(METRICS)]
+        for algo, values in aggregates["algorithms"].items():
+            cells = [f"{values[m]['estimate']:.3f} [{values[m]['ci'][0]:.3f}, {values[m]['ci'][1]:.3f}]"
+                     for m in METRICS]
+            lines.append(f"| {labels[algo]} | {aggregates['runs_per_task'][algo]} | " + " | ".join(cells) + " |")
+    if report["probability_of_improvement"]:
+        lines += ["", "## Probability of improvement", "", "| X | Y | P(X > Y) |", "| --- | --- | --- |"]
+        for e in report["probability_of_improvement"]:
+            lines.append(f"| {labels[e['x']]} | {labels[e['y']]} | {e['estimate']:.3f} "
+                         f"[{e['ci'][0]:.3f}, {e['ci'][1]:.3f}] |")
+    if report["warnings"]:
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in report["warnings"]]
+    return "\n".join(lines) + "\n"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", help="directory searched recursively for runs (config.json + metrics.csv)")
+    parser.add_argument("--out", default=None, help="output directory for the figures, report.json and report.md "
+                        "(default: DIR/report)")
+    parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples for the confidence intervals")
+    parser.add_argument("--last", type=int, default=1, help="final score: mean over a run's last K evaluations")
+    parser.add_argument("--normalize", choices=NORMALIZATIONS, default="auto",
+                        help="auto: D4RL random/expert returns for Hopper, HalfCheetah, Walker2d and Ant, per-task "
+                        "min-max over the runs' final scores otherwise; minmax: min-max for every task; none: raw")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (reproducible intervals)")
+
+
+def run(args: argparse.Namespace) -> int:
+    report = build_report(args.dir, args.out, reps=args.reps, last=args.last, normalize=args.normalize,
+                          seed=args.seed)
+    out = Path(args.dir) / "report" if args.out is None else Path(args.out)
+    print((out / "report.md").read_text(), end="")
+    print(f"report written to {out.resolve()} (wall time {report['wall_time_s']:.1f} s)")
+    return 0

@@ -1,0 +1,133 @@
+"""``s2ac sweep``: the plan and its settings, skip and resume of runs, failures recorded, the local process
+pool and the Ray backend on a local Ray instance, all with tiny budgets."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from s2ac.cli import main
+from s2ac.experiments.sweep import RunSpec, execute_run, plan, run_status, run_sweep
+from s2ac.training import checkpoint
+
+ENV = "Pendulum-v1"
+TINY = ("critic_hidden=[16,16]", "actor_hidden=[16,16]", "random_steps=100", "learning_starts=100",
+        "update_every=50", "batch_size=16", "eval_every=100", "eval_episodes=1", "checkpoint_every=100")
+
+
+def metrics_steps(run_dir) -> list[int]:
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return [int(row["step"]) for row in csv.DictReader(f)]
+
+
+def test_plan_crosses_tasks_algorithms_and_seeds_and_routes_each_setting():
+    specs = plan([ENV, "Hopper-v5"], ["sac", "s2ac_phi", "ddpg"], [0, 1], 500,
+                 ["svgd_steps=2", "eval_every=100"], defaults=["random_steps=10", "eval_every=50"])
+    assert len(specs) == 12 and len(set(specs)) == 12
+    by_algo = {s.algo: s.settings for s in specs}
+    # svgd_steps only where it exists; the explicit eval_every replaces the default one; the reference
+    # baseline takes only the loop's settings.
+    assert by_algo["s2ac_phi"] == ("random_steps=10", "svgd_steps=2", "eval_every=100")
+    assert by_algo["sac"] == ("random_steps=10", "eval_every=100")
+    assert by_algo["ddpg"] == ("eval_every=100",)
+    assert specs[0].run_dir("/x").as_posix() == f"/x/{ENV}/sac/seed_0"
+    assert RunSpec("s2ac/MultiGoal-v0", "sac", 3, 1).run_dir("/x").as_posix() == "/x/s2ac_MultiGoal-v0/sac/seed_3"
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(algos=["td3"]), "unknown algorithm 'td3'"),
+    (dict(steps=0), "--steps must be a positive integer"),
+    (dict(seeds=[-1]), "every seed must be a non-negative integer"),
+    (dict(settings=["svgd_steps=2"]), "no chosen algorithm"),
+    (dict(settings=["batch_size"]), "--set expects key=value"),
+    (dict(envs=[]), "at least one task"),
+])
+def test_plan_rejects_bad_input(kwargs, message):
+    args = dict(envs=[ENV], algos=["sac"], seeds=[0], steps=100, settings=[])
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        plan(**args)
+
+
+def test_a_run_is_trained_resumed_then_skipped(tmp_path):
+    short = RunSpec(ENV, "sac", 0, 200, TINY)
+    record = execute_run(short, tmp_path)
+    run_dir = short.run_dir(tmp_path)
+    assert record["status"] == "trained" and record["step"] == 200, record
+    assert run_status(run_dir, 200) == ("done", 200) and run_status(run_dir, 300) == ("partial", 200)
+
+    longer = RunSpec(ENV, "sac", 0, 300, TINY)
+    record = execute_run(longer, tmp_path)
+    assert record["status"] == "resumed" and record["from_step"] == 200 and record["step"] == 300, record
+    assert metrics_steps(run_dir) == [100, 200, 300]  # continued, nothing repeated
+    assert checkpoint.read_meta(run_dir / "checkpoint.npz")["step"] == 300
+
+    before = (run_dir / "checkpoint.npz").stat().st_mtime_ns
+    record = execute_run(longer, tmp_path)
+    assert record["status"] == "skipped" and record["step"] == 300
+    assert (run_dir / "checkpoint.npz").stat().st_mtime_ns == before
+
+
+def test_a_run_stopped_before_its_first_checkpoint_starts_again(tmp_path):
+    spec = RunSpec(ENV, "sac", 1, 100, TINY)
+    run_dir = spec.run_dir(tmp_path)
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text("{}")  # what a run leaves if killed before its first checkpoint
+    assert run_status(run_dir, 100) == ("new", 0)
+    record = execute_run(spec, tmp_path)
+    assert record["status"] == "trained", record
+    assert json.loads((run_dir / "config.json").read_text())["algo"] == "sac"
+
+
+def test_a_failed_run_is_recorded_not_raised(tmp_path):
+    record = execute_run(RunSpec("NoSuchTask-v0", "sac", 0, 100, TINY), tmp_path)
+    assert record["status"] == "failed" and "NoSuchTask-v0" in record["error"]
+    corrupt = RunSpec(ENV, "sac", 2, 100, TINY)
+    corrupt.run_dir(tmp_path).mkdir(parents=True)
+    (corrupt.run_dir(tmp_path) / "checkpoint.npz").write_bytes(b"not a checkpoint")
+    record = execute_run(corrupt, tmp_path)
+    assert record["status"] == "failed" and "corrupt" in record["error"]
+
+
+def test_local_backend_runs_in_pinned_workers_and_a_rerun_skips(tmp_path):
+    specs = plan([ENV], ["sac"], [0, 1], 100, list(TINY))
+    records = run_sweep(specs, tmp_path, "local", workers=1, progress=False)
+    assert [r["status"] for r in records] == ["trained", "trained"], records
+    summary = json.loads((tmp_path / "sweep.json").read_text())
+    assert [r["seed"] for r in summary["runs"]] == [0, 1]
+    assert any((tmp_path / ".xla_cache").iterdir())  # the workers shared one compilation cache
+    records = run_sweep(specs, tmp_path, "local", workers=1, progress=False)
+    assert [r["status"] for r in records] == ["skipped", "skipped"]
+
+
+def test_ray_backend_on_a_local_instance(tmp_path):
+    pytest.importorskip("ray")
+    specs = plan([ENV], ["sac"], [0, 1], 100, list(TINY))
+    records = run_sweep(specs, tmp_path, "ray", progress=False)
+    assert sorted(r["status"] for r in records) == ["trained", "trained"], records
+    for spec in specs:
+        assert run_status(spec.run_dir(tmp_path), 100) == ("done", 100)
+        assert metrics_steps(spec.run_dir(tmp_path)) == [100]
+
+
+def test_command_line_errors(tmp_path, capsys):
+    assert main(["sweep", "--envs", ENV, "--algos", "sac", "--out", str(tmp_path)]) == 2
+    assert "give --steps N (or --quick)" in capsys.readouterr().err
+    assert main(["sweep", "--envs", ENV, "--algos", "sac", "--steps", "10", "--out", str(tmp_path),
+                 "--ray-address", "auto"]) == 2
+    assert "--ray-address needs --backend ray" in capsys.readouterr().err
+    assert main(["sweep", "--envs", "NoSuchTask-v0", "--algos", "sac", "--steps", "10", "--out", str(tmp_path)]) == 2
+    assert "NoSuchTask-v0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["sweep", "--envs", ENV, "--algos", "td3", "--steps", "10", "--out", str(tmp_path)])
+
+
+def test_sweep_and_presets_import_no_jax():
+    """Workers set XLA's thread flags before JAX starts; importing the sweep must not start it."""
+    code = "import sys, s2ac.experiments.sweep, s2ac.algorithms.presets; print('jax' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
