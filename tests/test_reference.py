@@ -111,6 +111,18 @@ def test_ddpg_run_directory_format(ddpg_run):
     assert action.shape == (1,) and -2.0 <= float(action[0]) <= 2.0
 
 
+def test_s2ac_evaluate_reads_a_reference_run(ddpg_run, capsys):
+    from s2ac.cli import main
+
+    run_dir, _ = ddpg_run
+    assert main(["evaluate", str(run_dir), "--episodes", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["algo"], result["env"], result["episodes"]) == ("ddpg", ENV, 1)
+    assert math.isfinite(result["return_mean"])
+    assert main(["evaluate", str(run_dir), "--selection", "softmax"]) == 2
+    assert "act deterministically" in capsys.readouterr().err
+
+
 def test_ddpg_resume_continues_and_finished_run_is_skipped(ddpg_run):
     run_dir, _ = ddpg_run
     # A row written after the last checkpoint (the run was interrupted after it): redone, not duplicated.

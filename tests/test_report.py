@@ -274,6 +274,10 @@ def test_errors(tmp_path):
     empty = write_run(tmp_path, "empty", algo="sac", env="Hopper-v5", seed=0, returns=[])
     with pytest.raises(ValueError, match=r"metrics\.csv: no evaluation rows"):
         rep.load_runs(tmp_path)
+    skipped: list[str] = []
+    with pytest.raises(ValueError, match="no runs under"):  # the one run is left out: nothing to report
+        rep.load_runs(tmp_path, skipped)
+    assert len(skipped) == 1 and "no evaluation rows" in skipped[0]
     (empty / "metrics.csv").write_text("step,train_return\n1000,3.0\n")
     with pytest.raises(ValueError, match="no column 'eval_return_mean'"):
         rep.load_runs(tmp_path)
@@ -313,3 +317,11 @@ def test_import_is_light():
             "print(sorted(m for m in ('jax', 'matplotlib', 'rliable', 'scipy') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_run_not_evaluated_yet_is_left_out_with_a_warning(tmp_path):
+    """A sweep can be reported while it runs: a run without evaluations is named, not fatal."""
+    write_run(tmp_path, "a0", algo="sac", env="Pendulum-v1", seed=0, returns=[1.0, 2.0])
+    write_run(tmp_path, "a1", algo="sac", env="Pendulum-v1", seed=1, returns=[])
+    result = rep.build_report(tmp_path, tmp_path / "out", reps=REPS, figures=False)
+    assert any("left out" in w and "a1" in w for w in result["warnings"])

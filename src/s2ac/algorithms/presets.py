@@ -29,7 +29,8 @@ PRESETS: dict[str, Preset] = {
     "sac": Preset("sac", "SAC"),
     "sql": Preset("sql", "SQL"),
     "sacnf": Preset("sacnf", "SAC-NF"),
-    "ddpg": Preset("ddpg", "DDPG", reference=True),
+    # The libraries' DDPG explores with no noise at all; 0.1 is the RL Baselines3 Zoo's Gaussian noise.
+    "ddpg": Preset("ddpg", "DDPG", {"action_noise": 0.1}, reference=True),
     "ppo": Preset("ppo", "PPO", reference=True),
 }
 

@@ -19,23 +19,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from s2ac.algorithms.base import OffPolicyAgent
-    from s2ac.envs import separate_instance
+    from s2ac.envs import make_env, separate_instance
     from s2ac.training.evaluation import evaluate
-    from s2ac.training.loop import CHECKPOINT_FILE, MODEL_FILE
+    from s2ac.training.loop import CHECKPOINT_FILE, CONFIG_FILE, MODEL_FILE
 
     path = args.path
     if path.is_dir():
+        description = json.loads((path / CONFIG_FILE).read_text()) if (path / CONFIG_FILE).is_file() else {}
         path = path / MODEL_FILE if (path / MODEL_FILE).is_file() else path / CHECKPOINT_FILE
-    agent = OffPolicyAgent.load(path)
-    result = evaluate(agent, separate_instance(agent.env), args.episodes, args.seed, mode=args.selection)
-    summary = {"model": str(path), "algo": agent.name, "env": agent.env_id, "selection": args.selection,
+    else:
+        description = {}
+    if description.get("reference"):
+        # A DDPG/PPO run of the sweep (the 'baselines' extra): the library's deterministic policy.
+        from s2ac.algorithms.reference import ReferencePolicy, load_reference
+
+        if args.selection != "eval":
+            raise ValueError(f"{description['algo']} runs act deterministically: only --selection eval applies")
+        name, env_id = description["algo"], description["env"]
+        agent, env = ReferencePolicy(load_reference(path)), make_env(env_id)
+    else:
+        from s2ac.algorithms.base import OffPolicyAgent
+
+        agent = OffPolicyAgent.load(path)
+        name, env_id, env = agent.name, agent.env_id, separate_instance(agent.env)
+    result = evaluate(agent, env, args.episodes, args.seed, mode=args.selection)
+    summary = {"model": str(path), "algo": name, "env": env_id, "selection": args.selection,
                "episodes": args.episodes, "return_mean": result.mean, "return_std": result.std,
                "returns": result.returns.tolist(), "lengths": result.lengths.tolist()}
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{agent.name} on {agent.env_id}, selection {args.selection}: return {result.mean:.2f} ± "
+        print(f"{name} on {env_id}, selection {args.selection}: return {result.mean:.2f} ± "
               f"{result.std:.2f} over {args.episodes} episodes (min {result.returns.min():.2f}, "
               f"max {result.returns.max():.2f}, mean length {result.lengths.mean():.0f})")
     return 0

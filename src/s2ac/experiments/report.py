@@ -97,6 +97,10 @@ def _read_config(path: Path) -> dict[str, Any]:
     return description
 
 
+class NotEvaluatedError(ValueError):
+    """A run whose metrics.csv has no evaluation yet (e.g. a sweep still running)."""
+
+
 def _read_metrics(path: Path) -> tuple[np.ndarray, np.ndarray]:
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
@@ -114,14 +118,16 @@ def _read_metrics(path: Path) -> tuple[np.ndarray, np.ndarray]:
                 steps.append(step)
                 returns.append(value)
     if not steps:
-        raise ValueError(f"{path}: no evaluation rows (the run has not evaluated yet?)")
+        raise NotEvaluatedError(f"{path}: no evaluation rows (the run has not evaluated yet?)")
     order = np.argsort(steps, kind="stable")
     return np.asarray(steps, dtype=np.int64)[order], np.asarray(returns, dtype=float)[order]
 
 
-def load_runs(root: str | Path) -> list[Run]:
+def load_runs(root: str | Path, skipped: list[str] | None = None) -> list[Run]:
     """Every run under ``root`` (recursively, ``root`` included): directories holding ``config.json`` and
-    ``metrics.csv``, in path order. ``ValueError`` for a missing ``root``, no runs, or an unreadable run."""
+    ``metrics.csv``, in path order. A run that has not evaluated yet is left out and named in ``skipped`` (so a
+    sweep can be reported while it runs). ``ValueError`` for a missing ``root``, no runs, or an unreadable
+    run."""
     from s2ac.algorithms.presets import preset_of
 
     root = Path(root)
@@ -138,7 +144,13 @@ def load_runs(root: str | Path) -> list[Run]:
             seed = int(description["seed"])
         except (TypeError, ValueError) as err:
             raise ValueError(f"{config_path}: {err}") from err
-        steps, returns = _read_metrics(run_dir / "metrics.csv")
+        try:
+            steps, returns = _read_metrics(run_dir / "metrics.csv")
+        except NotEvaluatedError as err:
+            if skipped is None:
+                raise
+            skipped.append(str(err))
+            continue
         runs.append(Run(run_dir, algo, _label(algo), str(description["env"]), seed, steps, returns))
     if not runs:
         raise ValueError(f"no runs under {str(root)!r}: expected directories holding config.json and metrics.csv")
@@ -409,9 +421,10 @@ def build_report(root: str | Path, out: str | Path | None = None, *, reps: int =
         raise ValueError(f"last must be at least 1, got {last}")
     if normalize not in NORMALIZATIONS:
         raise ValueError(f"unknown normalisation {normalize!r}; expected one of {', '.join(NORMALIZATIONS)}")
-    runs = load_runs(root)
+    not_evaluated: list[str] = []
+    runs = load_runs(root, not_evaluated)
     out = Path(root) / "report" if out is None else Path(out)
-    warnings_: list[str] = []
+    warnings_: list[str] = [f"left out, {reason}" for reason in not_evaluated]
 
     tasks = sorted({run.env for run in runs})
     algos = sorted({run.algo for run in runs}, key=_algo_order)

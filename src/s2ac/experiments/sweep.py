@@ -146,7 +146,7 @@ def _train(spec: RunSpec, run_dir: Path, resume: bool) -> dict[str, Any] | None:
         from s2ac.algorithms.reference import train_reference
 
         values = {key: json.loads(raw) for key, raw in (item.split("=", 1) for item in spec.settings)}
-        rows = train_reference(spec.algo, spec.env, spec.seed, spec.steps, run_dir, **values)
+        rows = train_reference(spec.algo, spec.env, spec.seed, spec.steps, run_dir, settings=preset.settings, **values)
         return rows[-1] if rows else None
     from s2ac.algorithms import ALGORITHMS
     from s2ac.training.loop import resume as resume_run
