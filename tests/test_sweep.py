@@ -131,3 +131,15 @@ def test_sweep_and_presets_import_no_jax():
     code = "import sys, s2ac.experiments.sweep, s2ac.algorithms.presets; print('jax' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_run_another_process_is_training_is_left_to_it(tmp_path):
+    import fcntl
+
+    spec = RunSpec(ENV, "sac", 0, 100, TINY)
+    spec.run_dir(tmp_path).parent.mkdir(parents=True)
+    with open(spec.run_dir(tmp_path).parent / ".seed_0.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a second sweep's worker would
+        assert execute_run(spec, tmp_path)["status"] == "busy"
+        assert not spec.run_dir(tmp_path).exists()
+    assert execute_run(spec, tmp_path)["status"] == "trained"

@@ -20,6 +20,7 @@ no JAX at the top, so that worker processes can set XLA's flags before JAX start
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -123,6 +124,18 @@ def execute_run(spec: RunSpec, out: str | Path) -> dict[str, Any]:
     run_dir = spec.run_dir(out)
     record: dict[str, Any] = {**asdict(spec), "settings": list(spec.settings), "run_dir": str(run_dir)}
     start = time.perf_counter()
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    # Two sweeps over one directory (a second machine, a second command) share the work: a run another
+    # process is training is locked, and left to it.
+    with open(run_dir.parent / f".{run_dir.name}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return {**record, "status": "busy", "time_s": 0.0}
+        return _execute_locked(spec, run_dir, record, start)
+
+
+def _execute_locked(spec: RunSpec, run_dir: Path, record: dict[str, Any], start: float) -> dict[str, Any]:
     try:
         status, step = run_status(run_dir, spec.steps)
         record.update(from_step=step)
@@ -327,7 +340,7 @@ def run(args: argparse.Namespace) -> int:
         make_env(env_id).close()
     records = run_sweep(specs, args.out, args.backend, args.workers, args.ray_address, not args.no_progress)
     failed = [r for r in records if r["status"] == "failed"]
-    counts = {s: sum(r["status"] == s for r in records) for s in ("trained", "resumed", "skipped", "failed")}
+    counts = {s: sum(r["status"] == s for r in records) for s in ("trained", "resumed", "skipped", "busy", "failed")}
     print(f"{len(records)} runs in {args.out}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
           + f"; see {args.out / 'sweep.json'}; report with `s2ac report {args.out}`")
     for record in failed:
