@@ -335,8 +335,9 @@ def _plot_curves(report: dict[str, Any], colors: dict[str, Any], path: Path) -> 
         ax.legend(fontsize="small")
     for ax in list(axes.flat)[len(tasks):]:
         ax.set_visible(False)
-    fig.suptitle(f"mean over seeds, min-max band; Savitzky-Golay window {SMOOTHING_WINDOW | 1} "
-                 f"({SMOOTHING_WINDOW} widened to odd), order {SMOOTHING_POLYORDER}", fontsize="medium")
+    # Two lines: a single task's panel is narrower than the one-line caption.
+    fig.suptitle(f"mean over seeds, min-max band\nSavitzky-Golay window {SMOOTHING_WINDOW | 1} "
+                 f"({SMOOTHING_WINDOW} widened to odd), order {SMOOTHING_POLYORDER}", fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
