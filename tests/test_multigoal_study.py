@@ -84,3 +84,28 @@ def test_command_line_errors(tmp_path, capsys):
     assert "unknown algorithm 'ppo'" in capsys.readouterr().err
     assert main(["multigoal", "--out", str(tmp_path), "--alphas", "-1"]) == 2
     assert "alpha must be a positive number" in capsys.readouterr().err
+
+
+def test_a_diverged_agent_is_recorded_and_the_grid_goes_on(tmp_path, monkeypatch):
+    from s2ac.training.loop import NonFiniteLossError
+
+    real_train = multigoal.train
+
+    def train(agent, algo, config):
+        if algo == "sac":
+            raise NonFiniteLossError("non-finite critic_loss=nan in the updates at step 60")
+        return real_train(agent, algo, config)
+
+    monkeypatch.setattr(multigoal, "train", train)
+    config = make_config(**{**MICRO, "algos": ("sac", "s2ac_phi_theta")})
+    results = run_study(tmp_path, config, progress=False, plots=False)
+    assert [r["algo"] for r in results["runs"]] == ["s2ac_phi_theta"]
+    assert results["failed"] == [{"algo": "sac", "alpha": 5.0, "seed": 0,
+                                  "error": "non-finite critic_loss=nan in the updates at step 60"}]
+    assert "seed 0 failed: non-finite critic_loss=nan" in (tmp_path / "summary.txt").read_text()
+
+
+def test_every_algorithm_of_the_study_uses_one_smooth_activation():
+    config = make_config()
+    for algo in multigoal.ALGOS:
+        assert multigoal.agent_settings(algo, 1.0, config)["activation"] == "elu"
