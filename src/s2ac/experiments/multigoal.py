@@ -487,6 +487,13 @@ def _plane(ax, wall: bool = False) -> None:
     ax.tick_params(labelsize=6)
 
 
+def _suptitle(fig, title: str) -> None:
+    """The figure's title, wrapped to its width (a one-column grid is narrower than most titles)."""
+    import textwrap
+
+    fig.suptitle(textwrap.fill(title, max(30, int(fig.get_figwidth() * 13))), fontsize=10)
+
+
 def _first_seed(arrays, algo: str, alpha: float, seeds) -> Any:
     return arrays.get((algo, float(alpha), seeds[0]))
 
@@ -511,7 +518,7 @@ def plot_trajectories(path: Path, arrays, config: StudyConfig, which: str, algos
                 shares = goal_shares(roll["goals"])
                 ax.set_title(f"{ALGO_LABELS[algo]}, a={alpha:g}\n" + " ".join(f"{o}:{shares[o]:.2f}"
                                                                               for o in OUTCOMES), fontsize=7)
-    fig.suptitle(title, fontsize=10)
+    _suptitle(fig, title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -537,7 +544,7 @@ def plot_goal_shares(path: Path, results: dict[str, Any], key: str, title: str) 
         ax.set_title(ALGO_LABELS[algo], fontsize=9)
     axes[0, 0].set_ylabel("share of test episodes")
     axes[0, -1].legend(fontsize=7, loc="upper right")
-    fig.suptitle(title, fontsize=10)
+    _suptitle(fig, title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -559,7 +566,7 @@ def plot_entropy_heatmap(path: Path, arrays, config: StudyConfig, algos: list[st
                 fig.colorbar(im, ax=ax, shrink=0.8).ax.tick_params(labelsize=6)
             _plane(ax)
             ax.set_title(f"{ALGO_LABELS[algo]}, a={alpha:g}", fontsize=8)
-    fig.suptitle("Fig. 13: policy entropy -mean log pi over the plane (first seed)", fontsize=10)
+    _suptitle(fig, "Fig. 13: policy entropy -mean log pi over the plane (first seed)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -590,8 +597,7 @@ def plot_q_landscape(path: Path, arrays, config: StudyConfig, alpha: float) -> N
                 ax.set_title(f"s=({st[0]:g},{st[1]:g})", fontsize=8)
             if j == 0:
                 ax.set_ylabel(ALGO_LABELS[algo], fontsize=8)
-    fig.suptitle(f"Fig. 14: Q-landscape over actions and policy samples at the critical states, alpha={alpha:g}",
-                 fontsize=10)
+    _suptitle(fig, f"Fig. 14: Q-landscape over actions and policy samples at the critical states, alpha={alpha:g}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -614,7 +620,7 @@ def plot_smoothness(path: Path, results: dict[str, Any]) -> None:
         ax.set_title(name, fontsize=9)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle("Fig. 15: smoothness of the learned Q in the action at the critical states", fontsize=10)
+    _suptitle(fig, "Fig. 15: smoothness of the learned Q in the action at the critical states")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -642,8 +648,7 @@ def plot_theta(path: Path, results: dict[str, Any]) -> None:
         axes[i, 0].legend(fontsize=6)
     for ax in axes[-1]:
         ax.set_xlabel("environment step")
-    fig.suptitle("Fig. 11: the learned initial distribution q_0 = N(mu_theta, sigma_theta) at the critical states",
-                 fontsize=10)
+    _suptitle(fig, "Fig. 11: the learned initial distribution q_0 = N(mu_theta, sigma_theta) at the critical states")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
