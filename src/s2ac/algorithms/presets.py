@@ -7,8 +7,12 @@ module imports no JAX: the command line builds its choices from it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from s2ac.algorithms.base import OffPolicyAgent
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,21 @@ def get_preset(name: str) -> Preset:
     if name not in PRESETS:
         raise ValueError(f"unknown algorithm {name!r}; expected one of {', '.join(PRESETS)}")
     return PRESETS[name]
+
+
+def make_agent(name: str, env: Any, seed: int = 0, assignments: Sequence[str] = (),
+               **settings: Any) -> OffPolicyAgent:
+    """A new agent of the preset ``name`` on ``env``: the preset's settings on the algorithm's default config,
+    then ``settings`` (keyword values), then ``assignments`` (``--set key=value`` strings). The reference
+    baselines are not agents of this library: :func:`s2ac.algorithms.reference.train_reference` trains them."""
+    from s2ac.algorithms import ALGORITHMS
+
+    preset = get_preset(name)
+    if preset.reference:
+        raise ValueError(f"{name} is a reference baseline; train it with s2ac.algorithms.reference.train_reference")
+    cls = ALGORITHMS[preset.algo]
+    config = cls.config_class.from_dict({**preset.settings, **settings}).with_overrides(list(assignments))
+    return cls(env, seed=seed, config=config)
 
 
 def preset_of(description: dict[str, Any]) -> str:

@@ -23,12 +23,13 @@ from typing import Any
 import numpy as np
 
 from s2ac.training import checkpoint
+from s2ac.training.logger import COLUMNS
+from s2ac.training.loop import CHECKPOINT_FILE, CONFIG_FILE, MODEL_FILE
 
 REFERENCE_ALGOS: dict[str, str] = {"ddpg": "DDPG", "ppo": "PPO"}  # our name -> the libraries' class name
 OFF_POLICY = frozenset({"ddpg"})  # these have a replay buffer to checkpoint
 LIBRARIES = ("sbx", "stable_baselines3")  # in order of preference
 INSTALL_HINT = "pip install 's2ac[baselines]'"
-CONFIG_FILE, CHECKPOINT_FILE, MODEL_FILE = "config.json", "checkpoint.npz", "model.npz"
 MODEL_KEY, BUFFER_KEY = "reference/model_zip", "reference/replay_buffer"
 
 
@@ -172,7 +173,7 @@ def train_reference(name: str, env_id: str, seed: int, total_steps: int, run_dir
             row = {"step": step, "eval_return_mean": result.mean, "eval_return_std": result.std,
                    "time_s": time_s, "steps_per_s": (step - previous) / max(elapsed, 1e-9)}
             logger.log_row(row)
-            rows.append({**{column: math.nan for column in _columns()}, **row})
+            rows.append({**{column: math.nan for column in COLUMNS}, **row})
             if step // checkpoint_every > previous // checkpoint_every or step >= total_steps:
                 save_checkpoint()
             bar.update(step - previous)
@@ -199,12 +200,6 @@ def load_reference(path: str | Path, env: Any = None) -> Any:
     lib = import_library(meta["library"])
     return lib.algorithm(meta["algo"]).load(io.BytesIO(arrays[MODEL_KEY].tobytes()),
                                             env=make_env(env if env is not None else meta["env"]))
-
-
-def _columns() -> tuple[str, ...]:
-    from s2ac.training.logger import COLUMNS
-
-    return COLUMNS
 
 
 def _check_settings(settings: dict[str, Any]) -> None:

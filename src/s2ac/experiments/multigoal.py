@@ -166,11 +166,9 @@ def agent_settings(algo: str, alpha: float, config: StudyConfig) -> dict[str, An
 
 
 def make_agent(algo: str, alpha: float, seed: int, config: StudyConfig):
-    from s2ac.algorithms import S2AC, SAC, SACNF, SQL
+    from s2ac.algorithms.presets import make_agent as make_preset_agent
 
-    classes = {"sac": SAC, "sql": SQL, "sacnf": SACNF}
-    cls = S2AC if algo in S2AC_VARIANTS else classes[algo]
-    return cls(ENV_ID, seed=seed, **agent_settings(algo, alpha, config))
+    return make_preset_agent(algo, ENV_ID, seed, **agent_settings(algo, alpha, config))
 
 
 def has_theta(algo: str) -> bool:

@@ -128,11 +128,9 @@ def resolve_devices(requested: Sequence[str] | None) -> dict[str, jax.Device]:
 
 def build_agent(preset_name: str, env: str) -> OffPolicyAgent:
     """An untrained agent of a preset (its settings on the algorithm's default config), seed 0."""
-    from s2ac.algorithms import ALGORITHMS
-    from s2ac.algorithms.presets import get_preset
+    from s2ac.algorithms.presets import make_agent
 
-    preset = get_preset(preset_name)
-    return ALGORITHMS[preset.algo](env, seed=0, **preset.settings)
+    return make_agent(preset_name, env)
 
 
 def eval_mode(preset_name: str, agent: OffPolicyAgent) -> str:

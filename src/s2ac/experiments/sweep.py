@@ -93,18 +93,18 @@ def _setting_names(algo: str) -> set[str]:
         return set(REFERENCE_SETTINGS)
     import dataclasses
 
-    from s2ac.algorithms.config import S2ACConfig, SACConfig, SACNFConfig, SQLConfig
+    from s2ac.algorithms import ALGORITHMS
 
-    config_class = {"s2ac": S2ACConfig, "sac": SACConfig, "sql": SQLConfig, "sacnf": SACNFConfig}[preset.algo]
-    return {f.name for f in dataclasses.fields(config_class)}
+    return {f.name for f in dataclasses.fields(ALGORITHMS[preset.algo].config_class)}
 
 
 def run_status(run_dir: str | Path, steps: int) -> tuple[str, int]:
     """``("new", 0)``, ``("partial", step)`` or ``("done", step)`` from the run directory's checkpoint
     (reading only its metadata). A directory started but stopped before its first checkpoint is new."""
     from s2ac.training import checkpoint
+    from s2ac.training.loop import CHECKPOINT_FILE
 
-    path = Path(run_dir) / "checkpoint.npz"
+    path = Path(run_dir) / CHECKPOINT_FILE
     if not path.is_file():
         return "new", 0
     step = int(checkpoint.read_meta(path)["step"])
@@ -161,16 +161,10 @@ def _train(spec: RunSpec, run_dir: Path, resume: bool) -> dict[str, Any] | None:
         values = {key: json.loads(raw) for key, raw in (item.split("=", 1) for item in spec.settings)}
         rows = train_reference(spec.algo, spec.env, spec.seed, spec.steps, run_dir, settings=preset.settings, **values)
         return rows[-1] if rows else None
-    from s2ac.algorithms import ALGORITHMS
+    from s2ac.algorithms.presets import make_agent
     from s2ac.training.loop import resume as resume_run
 
-    if resume:
-        agent = resume_run(run_dir)
-    else:
-        cls = ALGORITHMS[preset.algo]
-        assignments = [f"{key}={json.dumps(value)}" for key, value in preset.settings.items()]
-        config = cls.config_class().with_overrides([*assignments, *spec.settings])
-        agent = cls(spec.env, seed=spec.seed, config=config)
+    agent = resume_run(run_dir) if resume else make_agent(spec.algo, spec.env, spec.seed, spec.settings)
     try:
         agent.learn(spec.steps, run_dir=run_dir, progress=False)
     finally:
