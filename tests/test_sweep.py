@@ -93,6 +93,14 @@ def test_a_failed_run_is_recorded_not_raised(tmp_path):
     assert record["status"] == "failed" and "corrupt" in record["error"]
 
 
+@pytest.mark.parametrize("threads", [1, 2, 8])
+def test_worker_flags_are_flags_xla_accepts(threads):
+    """XLA aborts on an ``XLA_FLAGS`` entry that does not start with ``--`` (a worker with two CPUs did)."""
+    from s2ac.experiments.sweep import thread_flags
+
+    assert all(flag.startswith("--") for flag in thread_flags(threads).split())
+
+
 def test_local_backend_runs_in_pinned_workers_and_a_rerun_skips(tmp_path):
     specs = plan([ENV], ["sac"], [0, 1], 100, list(TINY))
     records = run_sweep(specs, tmp_path, "local", workers=1, progress=False)

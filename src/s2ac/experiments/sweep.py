@@ -7,8 +7,9 @@ metrics.csv, TensorBoard events, atomic checkpoints). Running the same command a
 runs and resumes the interrupted ones from their last checkpoint, so a sweep survives interruptions
 (Ctrl-C, a lost node) by being run again. Backends:
 
-- ``local``: a process pool sized to the machine; each worker is pinned to its own share of the CPUs and
-  XLA is told to use that many threads, so that runs do not fight over cores.
+- ``local``: a process pool sized to the machine; each worker is pinned to its own share of the CPUs (XLA's
+  threads then run only there; with one CPU per worker XLA is made single-threaded), so that runs do not
+  fight over cores.
 - ``ray``: the same runs as Ray tasks, on the cluster at ``--ray-address`` (its nodes must share ``DIR``,
   e.g. over NFS) or on a Ray instance started locally. Each task runs in a fresh worker process
   (``max_calls=1``) because XLA reads its thread settings once, when JAX starts.
@@ -112,10 +113,10 @@ def run_status(run_dir: str | Path, steps: int) -> tuple[str, int]:
 
 
 def thread_flags(threads: int) -> str:
-    """XLA's CPU flags for ``threads`` threads (one thread: no Eigen pool at all)."""
-    if threads <= 1:
-        return "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    return f"intra_op_parallelism_threads={threads}"
+    """XLA's CPU flags for a worker with ``threads`` CPUs: one CPU, no Eigen thread pool at all; more, none
+    (XLA has no thread-count flag; the pinning confines its pool to the worker's CPUs). Every flag starts with
+    ``--``: XLA reads an ``XLA_FLAGS`` that does not as a file name and aborts."""
+    return "--xla_cpu_multi_thread_eigen=false" if threads <= 1 else ""
 
 
 def execute_run(spec: RunSpec, out: str | Path) -> dict[str, Any]:
