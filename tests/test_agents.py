@@ -121,7 +121,8 @@ def test_identity_updates_are_equal(identity_pair):
     key = jax.random.PRNGKey(10)
     sac_state, sac_metrics = sac.update_fn(sac.state, batches, key)
     s2ac_state, s2ac_metrics = s2ac.update_fn(s2ac.state, batches, key)
-    assert set(sac_metrics) == set(s2ac_metrics) == {"critic_loss", "actor_loss", "entropy", "alpha"}
+    assert set(sac_metrics) == set(s2ac_metrics) == {"critic_loss", "actor_loss", "entropy", "alpha",
+                                                     "saturated_share", "sigma_min", "sigma_max"}
     for name in sac_metrics:
         assert np.isfinite(float(sac_metrics[name]))
         assert float(sac_metrics[name]) == float(s2ac_metrics[name]), name

@@ -310,7 +310,7 @@ def test_run_chain_bookkeeping_with_a_custom_step():
 
     def step(x, key):
         noise = jax.random.normal(key, x.shape)
-        return 2.0 * x + noise, jnp.full(x.shape[:2], d * math.log(2.0))
+        return 2.0 * x + noise, jnp.full(x.shape[:2], d * math.log(2.0)), {"step_mean": jnp.mean(x, axis=(1, 2))}
 
     particles, log_q0 = _start(jax.random.PRNGKey(24), d=d)
     run = cjit(partial(run_chain, step, num_steps=num_steps, return_trajectory=True))
@@ -318,6 +318,8 @@ def test_run_chain_bookkeeping_with_a_custom_step():
     np.testing.assert_allclose(np.asarray(result.log_q), np.asarray(log_q0) - num_steps * d * math.log(2.0),
                                rtol=1e-6)
     xs = np.asarray(result.particles_trajectory)
+    # Each step's diagnostics, stacked over the steps, describe the particles that step started from.
+    np.testing.assert_allclose(np.asarray(result.diagnostics["step_mean"]), xs[:-1].mean(axis=(2, 3)), rtol=1e-5)
     noises = xs[1:] - 2.0 * xs[:-1]
     # Every step drew fresh noise: no two steps share a key.
     for a in range(num_steps):
@@ -329,7 +331,7 @@ def test_run_chain_bookkeeping_with_a_custom_step():
 
     def keyless(x, key):
         seen.append(key)
-        return x + 1.0, jnp.zeros(x.shape[:2])
+        return x + 1.0, jnp.zeros(x.shape[:2]), {}
 
     result = run_chain(keyless, particles, log_q0, num_steps=3)
     assert seen and all(k is None for k in seen)

@@ -174,7 +174,7 @@ def update(state: AgentState, batch: Batch, key: Array, policy: Policy, opt: Opt
     state, critic_metrics = update_critic(state, batch, target, opt)
     state, actor_metrics, sample = update_actor(state, batch, k_actor, policy, opt)
     state, temperature_metrics = update_temperature(state, sample.log_pi, opt, settings)
-    metrics = {**critic_metrics, **actor_metrics, **temperature_metrics}
+    metrics = {**critic_metrics, **actor_metrics, **temperature_metrics, **sample.diagnostics}
     if state.amortized is not None:
         state, amortized_metrics = update_amortized(state, batch.obs, k_amortized, sample.actions.shape[-2], opt,
                                                      settings)

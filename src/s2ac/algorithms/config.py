@@ -191,9 +191,12 @@ class S2ACConfig(OffPolicyConfig):
     num_particles: int = 10
     svgd_steps: int = 3
     svgd_step_size: float = 0.1
+    svgd_max_move: float | None = None  # kernel widths a particle may move per SVGD step (None: no limit)
     bandwidth: str | float = "half_mean"
+    min_kernel_variance: float | None = None  # floor under a heuristic bandwidth (None: none)
     log_det: Literal["trace", "exact"] = "trace"
     init_std: float = 0.5  # sigma_0 of S2AC(phi)'s fixed initial Gaussian
+    init_std_bounds: tuple[float, float] | None = None  # sigma_theta kept in [lo, hi] (None: log-std clip)
     init_truncation: float | None = 3.0  # q_0 truncated to this many standard deviations
     train_selection: Literal["random", "max_q", "softmax", "amortized"] = "random"
     eval_selection: Literal["random", "max_q", "softmax", "amortized"] = "max_q"
@@ -215,6 +218,13 @@ class S2ACConfig(OffPolicyConfig):
                  "the amortized sampler's Stein direction needs at least 2 particles per state", self.num_particles)
         _require(self.svgd_step_size > 0, "svgd_step_size", "must be positive", self.svgd_step_size)
         _check_bandwidth(self.bandwidth)
+        _require(self.svgd_max_move is None or self.svgd_max_move > 0, "svgd_max_move",
+                 "must be a positive number of kernel widths or null (no limit)", self.svgd_max_move)
+        _require(self.min_kernel_variance is None or self.min_kernel_variance > 0, "min_kernel_variance",
+                 "must be positive or null (no floor)", self.min_kernel_variance)
+        _require(self.init_std_bounds is None or (len(self.init_std_bounds) == 2
+                                                  and 0 < self.init_std_bounds[0] < self.init_std_bounds[1]),
+                 "init_std_bounds", "must be [lo, hi] with 0 < lo < hi, or null", self.init_std_bounds)
         _require(self.log_det in ("trace", "exact"), "log_det", "expected 'trace' or 'exact'", self.log_det)
         _require(self.init_std > 0, "init_std", "must be positive", self.init_std)
         _require(self.init_truncation is None or self.init_truncation > 0, "init_truncation",
@@ -229,6 +239,7 @@ class S2ACConfig(OffPolicyConfig):
     def stein_sampler(self) -> SteinSampler:
         return SteinSampler(num_particles=self.num_particles, num_steps=self.svgd_steps,
                             step_size=self.svgd_step_size, bandwidth=self.bandwidth,
+                            max_move=self.svgd_max_move, min_kernel_variance=self.min_kernel_variance,
                             truncation=self.init_truncation, log_det=self.log_det,
                             authors_compat=self.authors_compat)
 

@@ -51,7 +51,8 @@ class S2AC(OffPolicyAgent):
     def init_networks(self, actor_key: Array, sampler_key: Array) -> tuple[eqx.Module | None, eqx.Module | None]:
         cfg = self.config
         actor = None if cfg.variant == "phi" else GaussianActor(
-            self.obs_dim, self.action_dim, cfg.actor_hidden, key=actor_key, activation=cfg.activation)
+            self.obs_dim, self.action_dim, cfg.actor_hidden, key=actor_key, activation=cfg.activation,
+            std_bounds=cfg.init_std_bounds)
         amortized = None if cfg.variant != "amortized" else AmortizedSampler(
             self.obs_dim, self.action_dim, cfg.amortized_hidden, key=sampler_key, activation=cfg.activation)
         return actor, amortized
@@ -69,7 +70,7 @@ class S2AC(OffPolicyAgent):
             # The authors draw S2AC(phi)'s particles with std sigma_0 but score them with variance sigma_0,
             # and ignore the truncation (its box would not contain the particles under the other scale).
             log_q0 = normal_log_prob(u0, mean, jnp.sqrt(std))
-        return sample_stein_policy(critic, obs, u0, log_q0, alpha, sampler)
+        return sample_stein_policy(critic, obs, u0, log_q0, alpha, sampler, init_std=std)
 
     def select_actions(self, state: AgentState, obs: Array, key: Array, mode: str) -> Array:
         mode = {"train": self.config.train_selection, "eval": self.config.eval_selection}.get(mode, mode)

@@ -12,7 +12,7 @@ from s2ac.algorithms.actor_critic import AgentState
 from s2ac.algorithms.base import OffPolicyAgent
 from s2ac.algorithms.config import SACConfig
 from s2ac.networks import TwinCritic
-from s2ac.policies import GaussianActor, PolicySample, sample_squashed_gaussian
+from s2ac.policies import GaussianActor, PolicySample, sample_squashed_gaussian, sampler_health
 
 
 class SAC(OffPolicyAgent):
@@ -30,7 +30,8 @@ class SAC(OffPolicyAgent):
     def policy(self, actor: GaussianActor, critic: TwinCritic, obs: Array, key: Array,
                alpha: Array) -> PolicySample:
         mean, std = actor(obs)
-        return PolicySample(*sample_squashed_gaussian(mean, std, key, num_samples=1))
+        actions, log_pi, u = sample_squashed_gaussian(mean, std, key, num_samples=1)
+        return PolicySample(actions, log_pi, u, sampler_health(u, std, {}))
 
     def select_actions(self, state: AgentState, obs: Array, key: Array, mode: str) -> Array:
         if mode == "train":

@@ -9,12 +9,13 @@ from s2ac.policies.stein import (
     Selection,
     SteinSampler,
     sample_stein_policy,
+    sampler_health,
     select_particle,
     stein_log_target,
 )
 
 __all__ = [
     "SELECTIONS", "AmortizedSampler", "GaussianActor", "PolicySample", "Selection", "SteinSampler",
-    "amortized_stein_loss", "sample_squashed_gaussian", "sample_stein_policy", "select_particle", "squash",
-    "squash_log_det", "stein_direction", "stein_log_target",
+    "amortized_stein_loss", "sample_squashed_gaussian", "sample_stein_policy", "sampler_health", "select_particle",
+    "squash", "squash_log_det", "stein_direction", "stein_log_target",
 ]

@@ -27,6 +27,8 @@ class SteinSampler:
     num_steps: int = 3
     step_size: float = 0.1
     bandwidth: Bandwidth = "half_mean"
+    max_move: float | None = None  # kernel widths a particle may move per step (None: eps as it is)
+    min_kernel_variance: float | None = None  # floor under a heuristic bandwidth
     truncation: float | None = 3.0
     log_det: Literal["trace", "exact"] = "trace"
     bound: float = 1.0
@@ -34,11 +36,27 @@ class SteinSampler:
 
 
 class PolicySample(NamedTuple):
-    """Actions ``(B, m, d)``, their ``log pi(a|s)`` ``(B, m)`` and the unsquashed particles ``u_L``."""
+    """Actions ``(B, m, d)``, their ``log pi(a|s)`` ``(B, m)``, the unsquashed particles ``u_L`` and scalar
+    diagnostics of how they were drawn (the sampler's health, see :func:`sampler_health`)."""
 
     actions: Array
     log_pi: Array
     particles: Array
+    diagnostics: dict[str, Array] = {}
+
+
+SATURATION = 5.0  # |u| beyond which tanh's slope 1 - tanh(u)^2 is below 2e-4: the squash has flattened
+
+
+def sampler_health(particles: Array, std: Array, svgd: dict[str, Array]) -> dict[str, Array]:
+    """Scalar health of a policy sample: the share of saturated particles (``|u| > 5``), the range of the
+    initial distribution's ``sigma`` and, with SVGD steps, the mean kernel variance, the mean move per step
+    in kernel widths, and the mean step applied relative to ``eps`` (below 1 where the move was limited)."""
+    health = {"saturated_share": jnp.mean(jnp.any(jnp.abs(particles) > SATURATION, axis=-1)),
+              "sigma_min": jnp.min(std), "sigma_max": jnp.max(std)}
+    if svgd:
+        health.update(kernel_variance=jnp.mean(svgd["kernel_variance"]), svgd_move=jnp.mean(svgd["move"]))
+    return jax.lax.stop_gradient(health)
 
 
 def stein_log_target(critic: TwinCritic, obs: Array, alpha: Array, sampler: SteinSampler) -> LogProb:
@@ -54,18 +72,22 @@ def stein_log_target(critic: TwinCritic, obs: Array, alpha: Array, sampler: Stei
 
 
 def sample_stein_policy(critic: TwinCritic, obs: Array, initial: Array, log_q0: Array, alpha: Array,
-                        sampler: SteinSampler) -> PolicySample:
+                        sampler: SteinSampler, init_std: Array | None = None) -> PolicySample:
     """Move initial particles ``u_0 ~ q_0`` ``(B, m, d)`` with log-density ``log_q0`` ``(B, m)`` by ``L`` SVGD
     steps toward :func:`stein_log_target` and squash them: actions with their closed-form ``log pi``.
 
     Differentiable through every SVGD step and into ``q_0``'s parameters (if ``initial`` was drawn by
     reparameterisation); gradients also reach the critic's parameters, which callers freeze as needed.
+    ``init_std``: ``q_0``'s standard deviations ``(B, d)``, reported in the sample's health.
     """
     result = svgd_sample(stein_log_target(critic, obs, alpha, sampler), initial, log_q0,
                          num_steps=sampler.num_steps, step_size=sampler.step_size,
-                         bandwidth=sampler.bandwidth, log_det=sampler.log_det)
+                         bandwidth=sampler.bandwidth, log_det=sampler.log_det, max_move=sampler.max_move,
+                         min_kernel_variance=sampler.min_kernel_variance)
     u = result.particles
-    return PolicySample(squash(u, sampler.bound), result.log_q - squash_log_det(u, sampler.bound), u)
+    std = jnp.full((1,), jnp.nan, u.dtype) if init_std is None else init_std
+    return PolicySample(squash(u, sampler.bound), result.log_q - squash_log_det(u, sampler.bound), u,
+                        sampler_health(u, std, result.diagnostics))
 
 
 def select_particle(critic: TwinCritic, obs: Array, actions: Array, key: Array, mode: Selection,

@@ -39,14 +39,18 @@ def check_bandwidth(bandwidth: Bandwidth) -> None:
             raise ValueError(f"kernel variance sigma^2 must be positive, got {bandwidth}")
 
 
-def kernel_variance(particles: Array, bandwidth: Bandwidth) -> Array:
+def kernel_variance(particles: Array, bandwidth: Bandwidth, floor: float | None = None) -> Array:
     """The kernel variance ``sigma^2`` for each state, shape ``(B,)``.
 
     A heuristic uses ``base / (2 log(m + 1))`` where ``base`` is the median, the mean or half the mean
     of the squared distances between distinct particles of one state; its gradient is stopped, as the
-    bandwidth is a choice of the sampler, not a function to differentiate.
+    bandwidth is a choice of the sampler, not a function to differentiate. ``floor`` bounds a heuristic's
+    value from below: as particles gather, a heuristic follows their spread toward zero and the closed-form
+    trace (up to ``d / sigma^2``) grows without bound (see :func:`s2ac.stein.svgd.svgd_step`).
     """
     check_bandwidth(bandwidth)
+    if floor is not None and not floor > 0:
+        raise ValueError(f"the kernel variance floor must be positive or None, got {floor}")
     batch, m, _ = particles.shape
     if not isinstance(bandwidth, str):
         return jnp.broadcast_to(jnp.asarray(bandwidth, particles.dtype), (batch,))
@@ -62,7 +66,7 @@ def kernel_variance(particles: Array, bandwidth: Bandwidth) -> Array:
         base = jnp.mean(distinct, axis=-1)
         if bandwidth == "half_mean":
             base = 0.5 * base
-    return jnp.maximum(base / (2.0 * jnp.log(m + 1.0)), _MIN_KERNEL_VARIANCE)
+    return jnp.maximum(base / (2.0 * jnp.log(m + 1.0)), _MIN_KERNEL_VARIANCE if floor is None else floor)
 
 
 def rbf_kernel(x: Array, y: Array, sigma2: Array) -> tuple[Array, Array, Array]:

@@ -35,11 +35,11 @@ def langevin_sample(log_prob: LogProb, particles: Array, log_q0: Array, *, key: 
     def drift(x: Array) -> Array:
         return x + step_size * score(log_prob, x)
 
-    def step(x: Array, step_key: Array) -> tuple[Array, Array]:
+    def step(x: Array, step_key: Array) -> tuple[Array, Array, dict[str, Array]]:
         moved = drift(x)
         if noise:
             moved = moved + jnp.sqrt(2.0 * step_size) * jax.random.normal(step_key, x.shape, x.dtype)
-        return moved, log_abs_det_jacobian(drift, x)
+        return moved, log_abs_det_jacobian(drift, x), {}
 
     return run_chain(step, particles, log_q0, num_steps, key, return_trajectory)
 
@@ -82,12 +82,12 @@ def hmc_sample(log_prob: LogProb, particles: Array, log_q0: Array, *, key: Array
     if not isinstance(num_leapfrog, int) or num_leapfrog < 1:
         raise ValueError(f"num_leapfrog must be a positive int, got {num_leapfrog!r}")
 
-    def step(x: Array, step_key: Array) -> tuple[Array, Array]:
+    def step(x: Array, step_key: Array) -> tuple[Array, Array, dict[str, Array]]:
         v = jax.random.normal(step_key, x.shape, x.dtype)
 
         def position_map(y: Array) -> Array:
             return leapfrog(log_prob, y, v, step_size, num_leapfrog)[0]
 
-        return position_map(x), log_abs_det_jacobian(position_map, x)
+        return position_map(x), log_abs_det_jacobian(position_map, x), {}
 
     return run_chain(step, particles, log_q0, num_steps, key, return_trajectory)

@@ -15,18 +15,21 @@ from jax import Array
 LogProb = Callable[[Array], Array]
 """A target: maps particles ``(B, m, d)`` to ``log p`` up to a constant, one value per particle ``(B, m)``."""
 
-Step = Callable[[Array, Array | None], tuple[Array, Array]]
-"""One move of a sampler: ``(particles, key) -> (moved particles, log|det dT/dx| per particle)``."""
+Step = Callable[[Array, Array | None], tuple[Array, Array, dict[str, Array]]]
+"""One move of a sampler: ``(particles, key) -> (moved particles, log|det dT/dx| per particle, diagnostics)``;
+diagnostics are per-state arrays ``(B,)`` describing the move (empty for samplers that report none)."""
 
 
 class SamplerResult(NamedTuple):
     """Final particles ``(B, m, d)`` and their log-density ``(B, m)``; with ``return_trajectory``, the same
-    after every step, step 0 (the initial particles) included: ``(L + 1, B, m, d)`` and ``(L + 1, B, m)``."""
+    after every step, step 0 (the initial particles) included: ``(L + 1, B, m, d)`` and ``(L + 1, B, m)``.
+    ``diagnostics``: the steps' per-state diagnostics, stacked ``(L, B)`` (empty when ``L = 0``)."""
 
     particles: Array
     log_q: Array
     particles_trajectory: Array | None = None
     log_q_trajectory: Array | None = None
+    diagnostics: dict[str, Array] = {}
 
 
 def score(log_prob: LogProb, particles: Array) -> Array:
@@ -98,22 +101,22 @@ def run_chain(step: Step, particles: Array, log_q0: Array, num_steps: int, key: 
     if num_steps == 0:
         # Nothing to trace: the step may not even be defined for these inputs (one particle, say).
         if not return_trajectory:
-            return SamplerResult(particles, log_q0)
-        return SamplerResult(particles, log_q0, particles[None], log_q0[None])
+            return SamplerResult(particles, log_q0, diagnostics={})
+        return SamplerResult(particles, log_q0, particles[None], log_q0[None], {})
     keys = None if key is None else jax.random.split(key, num_steps)
 
     def body(carry, step_key):
         x, log_q = carry
-        x, log_det = step(x, step_key)
+        x, log_det, diagnostics = step(x, step_key)
         log_q = log_q - log_det
-        return (x, log_q), ((x, log_q) if return_trajectory else None)
+        return (x, log_q), ((x, log_q) if return_trajectory else None, diagnostics)
 
-    (x, log_q), history = jax.lax.scan(body, (particles, log_q0), keys, length=num_steps)
+    (x, log_q), (history, diagnostics) = jax.lax.scan(body, (particles, log_q0), keys, length=num_steps)
     if not return_trajectory:
-        return SamplerResult(x, log_q)
+        return SamplerResult(x, log_q, diagnostics=diagnostics)
     xs = jnp.concatenate([particles[None], history[0]], axis=0)
     log_qs = jnp.concatenate([log_q0[None], history[1]], axis=0)
-    return SamplerResult(x, log_q, xs, log_qs)
+    return SamplerResult(x, log_q, xs, log_qs, diagnostics)
 
 
 def entropy_estimate(log_q: Array) -> Array:

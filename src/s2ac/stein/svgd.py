@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
+import jax
 import jax.numpy as jnp
 from jax import Array
 
@@ -71,39 +72,72 @@ def svgd_exact_log_det(log_prob: LogProb, particles: Array, scores: Array, sigma
 
 
 class SVGDStep(NamedTuple):
-    """Moved particles ``(B, m, d)``, the closed-form ``Tr grad phi`` ``(B, m)`` and the log-volume change
-    ``log|det(I + eps grad phi)|`` used for ``log q`` ``(B, m)``: ``eps * trace``, or the exact value."""
+    """Moved particles ``(B, m, d)``, the closed-form ``Tr grad phi`` ``(B, m)``, the log-volume change
+    ``log|det(I + eps grad phi)|`` used for ``log q`` ``(B, m)`` (``eps * trace``, or the exact value), and
+    per-state diagnostics ``(B,)``: ``kernel_variance`` (``sigma^2``), ``step_size`` (the ``eps`` applied),
+    ``move`` (the particles' mean displacement in kernel widths, ``eps ||phi|| / sigma``)."""
 
     particles: Array
     trace: Array
     log_det: Array
+    diagnostics: dict[str, Array]
+
+
+def limited_step_size(phi: Array, sigma2: Array, step_size: float | Array, max_move: float | None) -> Array:
+    """The step of each state ``(B,)``: ``eps``, reduced where it would move a particle further than
+    ``max_move`` kernel widths, ``eps_b = min(eps, max_move * sigma_b / max_i ||phi_i||)``.
+
+    Proposition 3.2 needs ``eps ||grad phi|| << 1`` for the step to be invertible and for its first-order
+    log-determinant ``eps Tr grad phi`` to hold. The field varies on the kernel's scale ``sigma``, so a move
+    of a fraction of ``sigma`` keeps both, whatever the scale of ``grad log p = grad Q / alpha`` (which spans
+    orders of magnitude across tasks, temperatures and training). Where the field is gentle the step is the
+    paper's ``eps``. Like the heuristic bandwidth, ``eps_b`` is a choice of the sampler: its gradient is
+    stopped and the change of variables treats it as a constant.
+    """
+    eps = jnp.broadcast_to(jnp.asarray(step_size, phi.dtype), sigma2.shape)
+    if max_move is None:
+        return eps
+    largest = jnp.max(jnp.linalg.norm(jax.lax.stop_gradient(phi), axis=-1), axis=-1)
+    limit = max_move * jnp.sqrt(sigma2) / jnp.maximum(largest, jnp.finfo(phi.dtype).tiny)
+    return jax.lax.stop_gradient(jnp.minimum(eps, limit))
 
 
 def svgd_step(log_prob: LogProb, particles: Array, *, step_size: float | Array,
-              bandwidth: Bandwidth = "half_mean", log_det: LogDetMethod = "trace") -> SVGDStep:
-    """One SVGD step ``a <- a + eps * phi(a)`` toward ``p ∝ exp(log_prob)``, with its log-volume change."""
+              bandwidth: Bandwidth = "half_mean", log_det: LogDetMethod = "trace",
+              max_move: float | None = None, min_kernel_variance: float | None = None) -> SVGDStep:
+    """One SVGD step ``a <- a + eps * phi(a)`` toward ``p ∝ exp(log_prob)`` (Eq. 1), with its log-volume change.
+
+    ``max_move``: at most this many kernel widths per particle and step (:func:`limited_step_size`); None
+    applies ``eps`` as it is. ``min_kernel_variance``: a floor under a heuristic bandwidth.
+    """
     if log_det not in ("trace", "exact"):
         raise ValueError(f"log_det must be 'trace' or 'exact', got {log_det!r}")
     scores = score(log_prob, particles)
-    sigma2 = kernel_variance(particles, bandwidth)
+    sigma2 = kernel_variance(particles, bandwidth, floor=min_kernel_variance)
     kernel, diff, sq_dist = rbf_kernel(particles, particles, sigma2)
     phi = svgd_field(kernel, diff, scores, sigma2)
     trace = svgd_trace(kernel, diff, sq_dist, scores, sigma2)
+    eps = limited_step_size(phi, sigma2, step_size, max_move)
     if log_det == "trace":
-        volume = step_size * trace
+        volume = eps[:, None] * trace
     else:
-        volume = svgd_exact_log_det(log_prob, particles, scores, sigma2, step_size)
-    return SVGDStep(particles + step_size * phi, trace, volume)
+        volume = svgd_exact_log_det(log_prob, particles, scores, sigma2, eps[:, None, None])
+    displacement = eps[:, None, None] * phi
+    move = jnp.mean(jnp.linalg.norm(jax.lax.stop_gradient(displacement), axis=-1), axis=-1) / jnp.sqrt(sigma2)
+    diagnostics = {"kernel_variance": jax.lax.stop_gradient(sigma2), "step_size": eps, "move": move}
+    return SVGDStep(particles + displacement, trace, volume, diagnostics)
 
 
 def svgd_sample(log_prob: LogProb, particles: Array, log_q0: Array, *, num_steps: int,
                 step_size: float | Array, bandwidth: Bandwidth = "half_mean",
-                log_det: LogDetMethod = "trace", return_trajectory: bool = False) -> SamplerResult:
+                log_det: LogDetMethod = "trace", max_move: float | None = None,
+                min_kernel_variance: float | None = None, return_trajectory: bool = False) -> SamplerResult:
     """Run ``num_steps`` SVGD steps from ``particles ~ q_0`` and return them with ``log q_L``.
 
-    ``log q_L(a_L) = log q_0(a_0) - sum_l log|det(I + eps grad phi(a_l))|`` (Theorem 3.1), the log-det by the
-    closed-form trace (``"trace"``, default) or exactly by autograd (``"exact"``). Pure and differentiable:
-    a loss on the result can be differentiated through every step, second order included.
+    ``log q_L(a_L) = log q_0(a_0) - sum_l log|det(I + eps grad phi(a_l))|`` (Theorem 3.1, the paper's
+    Eq. 10), the log-det by the closed-form trace (``"trace"``, Theorem 3.3, default) or exactly by autograd
+    (``"exact"``). Pure and differentiable: a loss on the result can be differentiated through every step,
+    second order included. The result's ``diagnostics`` are :class:`SVGDStep`'s, stacked ``(L, B)``.
 
     Args:
         log_prob: ``(B, m, d) -> (B, m)``, ``log p`` up to a constant (a density, or ``Q(s, .) / alpha``).
@@ -113,6 +147,8 @@ def svgd_sample(log_prob: LogProb, particles: Array, log_q0: Array, *, num_steps
         step_size: ``eps > 0``.
         bandwidth: a kernel variance ``sigma^2 > 0`` or a heuristic: ``"median"``, ``"mean"``, ``"half_mean"``.
         log_det: ``"trace"`` or ``"exact"``.
+        max_move: limit each step to this many kernel widths per particle (None: no limit).
+        min_kernel_variance: floor under a heuristic bandwidth (None: none beyond 1e-8).
         return_trajectory: also return the particles and ``log q`` after every step.
     """
     # A step needs another particle to interact with; zero steps return q_0 for any m.
@@ -121,9 +157,14 @@ def svgd_sample(log_prob: LogProb, particles: Array, log_q0: Array, *, num_steps
     check_bandwidth(bandwidth)
     if log_det not in ("trace", "exact"):
         raise ValueError(f"log_det must be 'trace' or 'exact', got {log_det!r}")
+    if max_move is not None and not max_move > 0:
+        raise ValueError(f"max_move must be a positive number of kernel widths or None, got {max_move}")
+    if min_kernel_variance is not None and not min_kernel_variance > 0:
+        raise ValueError(f"min_kernel_variance must be positive or None, got {min_kernel_variance}")
 
-    def step(x: Array, _key: Array | None) -> tuple[Array, Array]:
-        moved = svgd_step(log_prob, x, step_size=step_size, bandwidth=bandwidth, log_det=log_det)
-        return moved.particles, moved.log_det
+    def step(x: Array, _key: Array | None) -> tuple[Array, Array, dict[str, Array]]:
+        moved = svgd_step(log_prob, x, step_size=step_size, bandwidth=bandwidth, log_det=log_det,
+                          max_move=max_move, min_kernel_variance=min_kernel_variance)
+        return moved.particles, moved.log_det, moved.diagnostics
 
     return run_chain(step, particles, log_q0, num_steps, return_trajectory=return_trajectory)

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from s2ac.envs import separate_instance
 from s2ac.training import checkpoint
 from s2ac.training.evaluation import STREAM_BATCHES, STREAM_KEY, STREAM_RESET, episode_seed, evaluate
-from s2ac.training.logger import RunLogger
+from s2ac.training.logger import HEALTH_COLUMNS, RunLogger
 from s2ac.training.replay import ReplayBuffer
 
 if TYPE_CHECKING:
@@ -168,7 +168,8 @@ class Trainer:
                "entropy": means.get("entropy", math.nan), "alpha": means.get("alpha", math.nan),
                "critic_loss": means.get("critic_loss", math.nan), "actor_loss": means.get("actor_loss", math.nan),
                "episodes": self.episode, "time_s": self.time_s,
-               "steps_per_s": (self.step - self._row_step) / max(now - self._row_clock, 1e-9)}
+               "steps_per_s": (self.step - self._row_step) / max(now - self._row_clock, 1e-9),
+               **{name: means.get(name, math.nan) for name in HEALTH_COLUMNS}}
         self.finished_returns, self.update_sums, self.update_count = [], {}, 0
         self.history.append(row)
         if self.logger is not None:
