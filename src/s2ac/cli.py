@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "multigoal": ("s2ac.experiments.multigoal", "Study E2: multigoal (paper Section 4.2)"),
     "report": ("s2ac.experiments.report", "Study E3: learning curves and rliable aggregates over a directory of runs"),
     "runtime": ("s2ac.experiments.runtime", "Table 1: milliseconds per action selection, per task and algorithm"),
+    "stability": ("s2ac.experiments.stability", "S2AC stability on its defaults: tasks x variants x temperatures "
+                  "(resumable)"),
     "sweep": ("s2ac.experiments.sweep", "Study E3: train tasks x algorithms x seeds, locally or on Ray (resumable)"),
 }
 

@@ -102,6 +102,18 @@ class OffPolicyConfig:
         return type(self).from_dict(values)
 
 
+def _describe(hint: Any) -> str:
+    """A type hint in the command line's words: ``a float, 'step_size' or null``."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in args)
+    if origin is Literal:
+        return " or ".join(repr(arg) for arg in args)
+    if origin is tuple:
+        return f"a list of {_describe(args[0])}"
+    return "null" if hint is type(None) else f"a {getattr(hint, '__name__', hint)}"
+
+
 def _coerce(name: str, value: Any, hint: Any) -> Any:
     """Turn a JSON value into the field's type (lists into tuples, ints into floats), or explain."""
     origin, args = get_origin(hint), get_args(hint)
@@ -115,7 +127,7 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
             except ValueError as err:
                 errors.append(str(err))
         raise ValueError(errors[0] if len(errors) == 1 else
-                         f"invalid config value {name}={value!r}: expected {hint}")
+                         f"invalid config value {name}={value!r}: expected {_describe(hint)}")
     if origin is tuple and isinstance(value, (list, tuple)):
         return tuple(_coerce(name, v, args[0]) for v in value)
     if origin is Literal:
@@ -191,12 +203,13 @@ class S2ACConfig(OffPolicyConfig):
     num_particles: int = 10
     svgd_steps: int = 3
     svgd_step_size: float = 0.1
-    svgd_max_move: float | None = None  # kernel widths a particle may move per SVGD step (None: no limit)
+    # The stability options (README "Stability"): each keeps one assumption of Proposition 3.2 true.
+    svgd_max_move: float | None = 0.5  # kernel widths a particle may move per SVGD step (None: eps as it is)
     bandwidth: str | float = "half_mean"
-    min_kernel_variance: float | None = None  # floor under a heuristic bandwidth (None: none)
+    min_kernel_variance: float | Literal["step_size"] | None = "step_size"  # floor under a heuristic bandwidth
     log_det: Literal["trace", "exact"] = "trace"
     init_std: float = 0.5  # sigma_0 of S2AC(phi)'s fixed initial Gaussian
-    init_std_bounds: tuple[float, float] | None = None  # sigma_theta kept in [lo, hi] (None: log-std clip)
+    init_std_bounds: tuple[float, float] | None = (0.1, 1.0)  # sigma_theta kept in [lo, hi] (None: log-std clip)
     init_truncation: float | None = 3.0  # q_0 truncated to this many standard deviations
     train_selection: Literal["random", "max_q", "softmax", "amortized"] = "random"
     eval_selection: Literal["random", "max_q", "softmax", "amortized"] = "max_q"
@@ -220,8 +233,10 @@ class S2ACConfig(OffPolicyConfig):
         _check_bandwidth(self.bandwidth)
         _require(self.svgd_max_move is None or self.svgd_max_move > 0, "svgd_max_move",
                  "must be a positive number of kernel widths or null (no limit)", self.svgd_max_move)
-        _require(self.min_kernel_variance is None or self.min_kernel_variance > 0, "min_kernel_variance",
-                 "must be positive or null (no floor)", self.min_kernel_variance)
+        _require(self.min_kernel_variance in (None, "step_size")
+                 or (isinstance(self.min_kernel_variance, float) and self.min_kernel_variance > 0),
+                 "min_kernel_variance", "must be a positive number, 'step_size' (the floor is eps) or null (no floor)",
+                 self.min_kernel_variance)
         _require(self.init_std_bounds is None or (len(self.init_std_bounds) == 2
                                                   and 0 < self.init_std_bounds[0] < self.init_std_bounds[1]),
                  "init_std_bounds", "must be [lo, hi] with 0 < lo < hi, or null", self.init_std_bounds)
@@ -239,7 +254,9 @@ class S2ACConfig(OffPolicyConfig):
     def stein_sampler(self) -> SteinSampler:
         return SteinSampler(num_particles=self.num_particles, num_steps=self.svgd_steps,
                             step_size=self.svgd_step_size, bandwidth=self.bandwidth,
-                            max_move=self.svgd_max_move, min_kernel_variance=self.min_kernel_variance,
+                            max_move=self.svgd_max_move,
+                            min_kernel_variance=(self.svgd_step_size if self.min_kernel_variance == "step_size"
+                                                 else self.min_kernel_variance),
                             truncation=self.init_truncation, log_det=self.log_det,
                             authors_compat=self.authors_compat)
 

@@ -46,16 +46,19 @@ REFERENCE_SETTINGS = ("eval_every", "eval_episodes", "checkpoint_every")
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run of the sweep: task, algorithm preset, seed, budget and the ``--set`` assignments for it."""
+    """One run of the sweep: task, algorithm preset, seed, budget and the ``--set`` assignments for it.
+    ``label`` names a further level of directories (a study's own grid dimensions, e.g. ``alpha_0.1``)."""
 
     env: str
     algo: str
     seed: int
     steps: int
     settings: tuple[str, ...] = ()
+    label: str = ""
 
     def run_dir(self, out: str | Path) -> Path:
-        return Path(out) / self.env.replace("/", "_") / self.algo / f"seed_{self.seed}"
+        base = Path(out) / self.env.replace("/", "_") / self.algo
+        return (base / self.label if self.label else base) / f"seed_{self.seed}"
 
 
 def plan(envs: Sequence[str], algos: Sequence[str], seeds: Sequence[int], steps: int,
@@ -204,8 +207,13 @@ def cpu_shares(workers: int) -> list[list[int]]:
     return [cpus[i::workers] for i in range(workers)]
 
 
-def run_local(specs: Sequence[RunSpec], out: Path, workers: int,
-              report: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
+Worker = Callable[[RunSpec, "str | Path"], dict[str, Any]]
+"""What a worker does with one run: :func:`execute_run`, or a study's wrapper around it (module-level, so that it
+pickles into worker processes)."""
+
+
+def run_local(specs: Sequence[RunSpec], out: Path, workers: int, report: Callable[[dict[str, Any]], None],
+              worker: Worker = execute_run) -> list[dict[str, Any]]:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -217,7 +225,7 @@ def run_local(specs: Sequence[RunSpec], out: Path, workers: int,
     records = []
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_pin_worker,
                              initargs=(queue, worker_environment(min(len(s) for s in shares), out))) as pool:
-        futures = [pool.submit(execute_run, spec, out) for spec in specs]
+        futures = [pool.submit(worker, spec, out) for spec in specs]
         try:
             for future in as_completed(futures):
                 records.append(future.result())
@@ -229,7 +237,7 @@ def run_local(specs: Sequence[RunSpec], out: Path, workers: int,
 
 
 def run_ray(specs: Sequence[RunSpec], out: Path, workers: int | None, address: str | None,
-            report: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
+            report: Callable[[dict[str, Any]], None], worker: Worker = execute_run) -> list[dict[str, Any]]:
     try:
         import ray
     except ImportError as err:
@@ -241,7 +249,7 @@ def run_ray(specs: Sequence[RunSpec], out: Path, workers: int | None, address: s
         cpus = int(ray.cluster_resources().get("CPU", 1))
         threads = max(1, cpus // max(1, min(len(specs), workers or cpus)))
         task = ray.remote(num_cpus=threads, max_calls=1,
-                          runtime_env={"env_vars": worker_environment(threads, out)})(execute_run)
+                          runtime_env={"env_vars": worker_environment(threads, out)})(worker)
         pending = [task.remote(spec, str(out.resolve())) for spec in specs]
         records = []
         while pending:
@@ -255,9 +263,10 @@ def run_ray(specs: Sequence[RunSpec], out: Path, workers: int | None, address: s
 
 
 def run_sweep(specs: Sequence[RunSpec], out: str | Path, backend: str = "local", workers: int | None = None,
-              ray_address: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
+              ray_address: str | None = None, progress: bool = True,
+              worker: Worker = execute_run) -> list[dict[str, Any]]:
     """Bring every run of ``specs`` to its budget on ``backend``; write ``out/sweep.json`` (the runs and what
-    happened to each) and return the records."""
+    happened to each) and return the records. ``worker`` is what each run does (default :func:`execute_run`)."""
     from s2ac.experiments.outputs import dump_json, progress_bar
 
     if backend not in BACKENDS:
@@ -269,7 +278,8 @@ def run_sweep(specs: Sequence[RunSpec], out: str | Path, backend: str = "local",
     bar = progress_bar(len(specs), progress, "sweep", "run")
 
     def report(record: dict[str, Any]) -> None:
-        line = f"{record['status']:>8} {record['env']} {record['algo']} seed {record['seed']}"
+        label = f" {record['label']}" if record.get("label") else ""
+        line = f"{record['status']:>8} {record['env']} {record['algo']}{label} seed {record['seed']}"
         if record["status"] == "failed":
             line += f": {record['error']}"
         elif record.get("eval_return") is not None:
@@ -282,14 +292,15 @@ def run_sweep(specs: Sequence[RunSpec], out: str | Path, backend: str = "local",
     try:
         if backend == "local":
             usable = len(cpu_shares(1)[0])
-            records = run_local(specs, out, workers or max(1, min(len(specs), usable)), report)
+            records = run_local(specs, out, workers or max(1, min(len(specs), usable)), report, worker)
         else:
-            records = run_ray(specs, out, workers, ray_address, report)
+            records = run_ray(specs, out, workers, ray_address, report, worker)
     finally:
         if bar is not None:
             bar.close()
     order = {spec: i for i, spec in enumerate(specs)}
-    records.sort(key=lambda r: order[RunSpec(r["env"], r["algo"], r["seed"], r["steps"], tuple(r["settings"]))])
+    records.sort(key=lambda r: order[RunSpec(r["env"], r["algo"], r["seed"], r["steps"], tuple(r["settings"]),
+                                             r.get("label", ""))])
     summary = {"backend": backend, "workers": workers, "ray_address": ray_address,
                "wall_time_s": round(time.perf_counter() - start, 2), "runs": records}
     tmp = out / ".sweep.json.tmp"

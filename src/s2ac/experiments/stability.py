@@ -1,0 +1,297 @@
+"""``s2ac stability``: does S2AC train on its defaults without diverging, at every temperature?
+
+    s2ac stability --out DIR [--quick]
+
+A grid of short runs (task x S2AC variant x temperature x seed), each with the current defaults and, side by
+side, with the defaults before the stability options (``svgd_max_move``, ``min_kernel_variance``,
+``init_std_bounds``; README "Stability"). Every run is a sweep run (:mod:`s2ac.experiments.sweep`): its own run
+directory, trained by the local process pool, resumed if interrupted. When a run ends, its outcome is written
+beside it (``outcome.json``: finished or failed, and what its metrics show), so a rerun of the same command
+skips it, failed runs included (training is deterministic: a failure would only repeat). Then the study writes
+``results.json``, ``summary.txt`` and ``stability.png``.
+
+Per run it records: a non-finite loss (and its step), evaluations whose entropy estimate exceeds the largest
+possible on the action box (``d log 2``), the largest share of saturated particles, the largest SVGD move
+in kernel widths, the smallest kernel variance, and the final evaluation return.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from s2ac.experiments.sweep import RunSpec, execute_run, run_sweep
+
+ENVS = ("Pendulum-v1", "Hopper-v5", "s2ac/MultiGoalMaxEnt-v0")
+VARIANTS = ("s2ac_phi_theta", "s2ac_phi")
+ALPHAS = ("0.01", "0.1", "1", "10", "tuned")
+# Both known failures appeared within 3000 steps; learning starts at 1000.
+STEPS = 3000
+SCHEDULE = ("random_steps=1000", "learning_starts=1000", "eval_every=500", "eval_episodes=3", "checkpoint_every=1000")
+# The authors' multigoal setting: L = 10 SVGD steps.
+ENV_SETTINGS = {"s2ac/MultiGoalMaxEnt-v0": ("svgd_steps=10",)}
+# The defaults before the stability options: SVGD steps of eps whatever the score, the half-mean bandwidth
+# free to follow the particles down to 1e-8, sigma_theta clipped only to log sigma in [-20, 2].
+DEFAULT_SETS: dict[str, tuple[str, ...]] = {
+    "current": (),
+    "previous": ("svgd_max_move=null", "min_kernel_variance=null", "init_std_bounds=null"),
+}
+QUICK = {"envs": ("Pendulum-v1", "s2ac/MultiGoalMaxEnt-v0"), "variants": ("s2ac_phi_theta",),
+         "alphas": ("0.01", "1", "tuned"), "seeds": (0,), "steps": 2000}
+OUTCOME_FILE = "outcome.json"
+
+
+@dataclass(frozen=True)
+class StabilityConfig:
+    """The grid: tasks, S2AC presets, temperatures (numbers, or ``"tuned"``), seeds, steps per run, and which
+    default sets to run (``current``, ``previous``), in priority order: all of the first set runs first."""
+
+    envs: tuple[str, ...] = ENVS
+    variants: tuple[str, ...] = VARIANTS
+    alphas: tuple[str, ...] = ALPHAS
+    seeds: tuple[int, ...] = (0, 1)
+    steps: int = STEPS
+    defaults: tuple[str, ...] = ("current", "previous")
+    schedule: tuple[str, ...] = SCHEDULE
+
+    def __post_init__(self) -> None:
+        from s2ac.algorithms.presets import get_preset
+
+        for name in ("envs", "variants", "alphas", "seeds", "defaults"):
+            if not getattr(self, name):
+                raise ValueError(f"--{name} needs at least one value")
+        for variant in self.variants:
+            if get_preset(variant).algo != "s2ac":
+                raise ValueError(f"--variants takes S2AC presets (s2ac_phi, s2ac_phi_theta, s2ac_amortized), "
+                                 f"got {variant!r}")
+        for alpha in self.alphas:
+            if alpha != "tuned" and not _positive_number(alpha):
+                raise ValueError(f"every alpha must be a positive number or 'tuned', got {alpha!r}")
+        for name in self.defaults:
+            if name not in DEFAULT_SETS:
+                raise ValueError(f"unknown default set {name!r}; expected one of {', '.join(DEFAULT_SETS)}")
+        if any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in self.seeds):
+            raise ValueError(f"every seed must be a non-negative integer, got {list(self.seeds)}")
+        starts = dict(item.split("=", 1) for item in self.schedule).get("learning_starts", "0")
+        if not isinstance(self.steps, int) or self.steps <= int(starts):
+            raise ValueError(f"--steps must be an integer above {starts} (learning starts there), got {self.steps}")
+
+
+def _positive_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text)) and float(text) > 0
+    except ValueError:
+        return False
+
+
+def alpha_settings(alpha: str) -> tuple[str, ...]:
+    """``--set`` values for a fixed temperature, or for one tuned toward ``-dim(A)`` from the default 0.2."""
+    return ("autotune_alpha=true",) if alpha == "tuned" else ("autotune_alpha=false", f"alpha={float(alpha)}")
+
+
+def plan(config: StabilityConfig) -> list[RunSpec]:
+    """Every run, in priority order (default set, then task, variant, temperature, seed)."""
+    return [RunSpec(env, variant, seed, config.steps,
+                    config.schedule + ENV_SETTINGS.get(env, ()) + alpha_settings(alpha) + DEFAULT_SETS[defaults],
+                    label=f"{defaults}/alpha_{alpha}")
+            for defaults in config.defaults for env in config.envs for variant in config.variants
+            for alpha in config.alphas for seed in config.seeds]
+
+
+def run_and_record(spec: RunSpec, out: str | Path) -> dict[str, Any]:
+    """A sweep worker: train the run (unless its outcome is already recorded), then write ``outcome.json``:
+    the sweep's record of what happened and :func:`analyse_run`'s reading of its metrics."""
+    path = spec.run_dir(out) / OUTCOME_FILE
+    if path.is_file():
+        return {**json.loads(path.read_text()), "status": "skipped"}
+    record = execute_run(spec, out)
+    if record["status"] == "busy":
+        return record
+    outcome = {**record, **analyse_run(spec.run_dir(out), record)}
+    outcome.pop("traceback", None)
+    tmp = path.with_name(f".{OUTCOME_FILE}.tmp")
+    tmp.write_text(json.dumps(outcome, indent=1, allow_nan=True))
+    os.replace(tmp, path)
+    return outcome
+
+
+def analyse_run(run_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """What a run's ``metrics.csv`` and failure show: ``nonfinite_step`` (None if none), ``impossible_entropy``
+    (evaluation rows whose entropy estimate exceeds ``d log 2``), the worst ``saturated_share``, ``svgd_move``
+    and ``kernel_variance``, the ``max_entropy`` and the ``final_return``."""
+    error = record.get("error") or ""
+    match = re.search(r"non-finite .* at step (\d+)", error)
+    rows = _read_rows(run_dir / "metrics.csv")
+    config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else {}
+    bound = config.get("action_dim", math.nan) * math.log(2.0)
+    column = lambda name: [r[name] for r in rows if math.isfinite(r.get(name, math.nan))]  # noqa: E731
+    worst = lambda name, fn: fn(column(name)) if column(name) else None  # noqa: E731
+    return {"nonfinite_step": int(match.group(1)) if match else None,
+            "other_error": None if match or not error else error,
+            "impossible_entropy": sum(e > bound for e in column("entropy")), "entropy_bound": bound,
+            "max_entropy": worst("entropy", max), "max_saturated_share": worst("saturated_share", max),
+            "max_svgd_move": worst("svgd_move", max), "min_kernel_variance": worst("kernel_variance", min),
+            "max_critic_loss": worst("critic_loss", max),
+            "final_return": rows[-1]["eval_return_mean"] if rows else None,
+            "last_step": int(rows[-1]["step"]) if rows else 0}
+
+
+def _read_rows(path: Path) -> list[dict[str, float]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def summarise(outcomes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Totals per default set: runs, non-finite losses, runs with an impossible entropy estimate, and whether the
+    target (none of either) holds."""
+    totals = {}
+    for defaults in dict.fromkeys(o["label"].split("/")[0] for o in outcomes):
+        runs = [o for o in outcomes if o["label"].startswith(f"{defaults}/")]
+        totals[defaults] = {
+            "runs": len(runs), "nonfinite": sum(o["nonfinite_step"] is not None for o in runs),
+            "impossible_entropy_runs": sum(o["impossible_entropy"] > 0 for o in runs),
+            "other_errors": sum(o["other_error"] is not None for o in runs)}
+        totals[defaults]["target_met"] = (totals[defaults]["nonfinite"] == 0
+                                          and totals[defaults]["impossible_entropy_runs"] == 0
+                                          and totals[defaults]["other_errors"] == 0)
+    return totals
+
+
+def _fmt(value: Any, spec: str = ".3g") -> str:
+    return "-" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, spec)
+
+
+def format_summary(results: dict[str, Any]) -> str:
+    lines = ["S2AC stability study: one row per run (final return = last evaluation's mean return)",
+             f"{'task':<24} {'variant':<15} {'defaults/alpha':<22} {'seed':>4} {'non-finite':>10} "
+             f"{'H>dlog2':>7} {'H max':>8} {'sat.':>5} {'move':>6} {'min s2':>8} {'return':>9}"]
+    for o in results["runs"]:
+        nonfinite = f"step {o['nonfinite_step']}" if o["nonfinite_step"] is not None else "no"
+        if o["other_error"]:
+            nonfinite = "error"
+        lines.append(f"{o['env']:<24} {o['algo']:<15} {o['label']:<22} {o['seed']:>4} {nonfinite:>10} "
+                     f"{o['impossible_entropy']:>7} {_fmt(o['max_entropy']):>8} "
+                     f"{_fmt(o['max_saturated_share'], '.2f'):>5} "
+                     f"{_fmt(o['max_svgd_move'], '.2f'):>6} {_fmt(o['min_kernel_variance']):>8} "
+                     f"{_fmt(o['final_return'], '.1f'):>9}")
+    lines.append("")
+    for defaults, total in results["totals"].items():
+        verdict = "target met" if total["target_met"] else "target NOT met"
+        lines.append(f"{defaults} defaults: {total['runs']} runs, {total['nonfinite']} with a non-finite loss, "
+                     f"{total['impossible_entropy_runs']} with an impossible entropy estimate, "
+                     f"{total['other_errors']} other errors: {verdict}")
+    for o in results["runs"]:
+        if o["other_error"]:
+            lines.append(f"error in {o['run_dir']}: {o['other_error']}")
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    """Final return (top) and largest entropy estimate (bottom) against alpha, one column per task; a cross marks
+    a run stopped by a non-finite loss, the dashed line the entropy bound ``d log 2``."""
+    from s2ac.experiments.outputs import pyplot
+
+    plt = pyplot()
+    runs = results["runs"]
+    envs = list(dict.fromkeys(o["env"] for o in runs))
+    alphas = list(dict.fromkeys(o["label"].split("/")[1] for o in runs))
+    fig, axes = plt.subplots(2, len(envs), figsize=(4.5 * len(envs), 6.5), squeeze=False)
+    groups = list(dict.fromkeys((o["algo"], o["label"].split("/")[0]) for o in runs))
+    for col, env in enumerate(envs):
+        for g, (algo, defaults) in enumerate(groups):
+            mine = [o for o in runs if o["env"] == env and o["algo"] == algo and o["label"].startswith(defaults + "/")]
+            xs = [alphas.index(o["label"].split("/")[1]) + 0.04 * (g - len(groups) / 2) for o in mine]
+            failed = [x for x, o in zip(xs, mine, strict=True) if o["nonfinite_step"] is not None]
+            for row, key in enumerate(("final_return", "max_entropy")):
+                ys = [o[key] if o[key] is not None else math.nan for o in mine]
+                axes[row, col].scatter(xs, ys, s=18, color=f"C{g}", label=f"{algo} ({defaults})" if row == 0 else None)
+                axes[row, col].scatter(failed, [0.0] * len(failed), marker="x", s=60, color=f"C{g}")
+        bound = next(o["entropy_bound"] for o in runs if o["env"] == env)
+        axes[1, col].axhline(bound, color="k", ls="--", lw=0.8)
+        axes[1, col].set_yscale("symlog")
+        axes[0, col].set_title(env, fontsize=10)
+        for row, name in enumerate(("final return", "largest entropy estimate")):
+            axes[row, col].set_xticks(range(len(alphas)), alphas)
+            axes[row, col].set_ylabel(name)
+        axes[1, col].set_xlabel("alpha")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle("S2AC stability: x = stopped by a non-finite loss; dashed = d log 2", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_study(config: StabilityConfig, out: str | Path, workers: int | None = None,
+              progress: bool = True) -> dict[str, Any]:
+    """Train what is missing, then write ``results.json``, ``summary.txt`` and ``stability.png`` to ``out``."""
+    from s2ac.experiments.outputs import dump_json
+
+    out = Path(out)
+    start = time.perf_counter()
+    specs = plan(config)
+    outcomes = run_sweep(specs, out, workers=workers, progress=progress, worker=run_and_record)
+    order = {spec.run_dir(out): i for i, spec in enumerate(specs)}
+    outcomes.sort(key=lambda o: order[Path(o["run_dir"])])
+    runs = [o for o in outcomes if o["status"] != "busy"]
+    results = {"config": asdict(config), "default_sets": DEFAULT_SETS,
+               "wall_time_s": round(time.perf_counter() - start, 1), "runs": _finite(runs),
+               "totals": summarise(runs)}
+    (out / "results.json").write_text(dump_json(results))
+    (out / "summary.txt").write_text(format_summary(results))
+    plot(results, out / "stability.png")
+    return results
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: non-finite numbers become None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, required=True, help="study directory (rerun to resume)")
+    parser.add_argument("--quick", action="store_true",
+                        help="Pendulum and multigoal, S2AC(phi, theta), alpha 0.01, 1, tuned, 1 seed, 2000 steps")
+    parser.add_argument("--envs", nargs="+", default=None, metavar="ENV", help=f"tasks (default {' '.join(ENVS)})")
+    parser.add_argument("--variants", nargs="+", default=None, metavar="PRESET",
+                        help=f"S2AC presets (default {' '.join(VARIANTS)})")
+    parser.add_argument("--alphas", nargs="+", default=None, metavar="ALPHA",
+                        help=f"fixed temperatures or 'tuned' (default {' '.join(ALPHAS)})")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None, metavar="SEED", help="seeds (default 0 1)")
+    parser.add_argument("--steps", type=int, default=None, help=f"environment steps per run (default {STEPS})")
+    parser.add_argument("--defaults", nargs="+", default=None, choices=list(DEFAULT_SETS),
+                        help="default sets to run, in priority order (default: current previous)")
+    parser.add_argument("--workers", type=int, default=None, help="runs at once (default: one per CPU)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    base = QUICK if args.quick else {}
+    given = {name: getattr(args, name) for name in ("envs", "variants", "alphas", "seeds", "steps", "defaults")
+             if getattr(args, name) is not None}
+    values = {**base, **given}
+    config = StabilityConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    from s2ac.envs import make_env
+    from s2ac.experiments.outputs import print_summary
+
+    for env_id in config.envs:  # a bad task id fails here, not in every worker
+        make_env(env_id).close()
+    results = run_study(config, args.out, args.workers, not args.no_progress)
+    print_summary(args.out, results)
+    return 0 if all(t["target_met"] for name, t in results["totals"].items() if name == "current") else 1
