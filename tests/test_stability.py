@@ -128,7 +128,7 @@ def test_s2ac_updates_report_the_samplers_health_within_its_bounds():
     for name in ("kernel_variance", "svgd_move", "saturated_share", "sigma_min", "sigma_max"):
         assert np.isfinite(float(metrics[name])), name
     assert float(metrics["kernel_variance"]) >= 0.1 - 1e-7  # the floor: eps = 0.1
-    assert 0.1 - 1e-6 <= float(metrics["sigma_min"]) <= float(metrics["sigma_max"]) <= 1.0 + 1e-6
+    assert 0.1 - 1e-6 <= float(metrics["sigma_min"]) <= float(metrics["sigma_max"]) <= 0.5 + 1e-6
     assert 0.0 < float(metrics["svgd_move"]) <= 0.5 + 1e-6
 
 

@@ -209,7 +209,7 @@ class S2ACConfig(OffPolicyConfig):
     min_kernel_variance: float | Literal["step_size"] | None = "step_size"  # floor under a heuristic bandwidth
     log_det: Literal["trace", "exact"] = "trace"
     init_std: float = 0.5  # sigma_0 of S2AC(phi)'s fixed initial Gaussian
-    init_std_bounds: tuple[float, float] | None = (0.1, 1.0)  # sigma_theta kept in [lo, hi] (None: log-std clip)
+    init_std_bounds: tuple[float, float] | None = (0.1, 0.5)  # sigma_theta kept in [lo, hi] (None: log-std clip)
     init_truncation: float | None = 3.0  # q_0 truncated to this many standard deviations
     train_selection: Literal["random", "max_q", "softmax", "amortized"] = "random"
     eval_selection: Literal["random", "max_q", "softmax", "amortized"] = "max_q"
