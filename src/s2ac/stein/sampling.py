@@ -49,11 +49,9 @@ def is_int(value: object) -> bool:
 def concrete_value(value: object) -> float | None:
     """The float value of a concrete scalar (Python, NumPy or JAX), ``None`` for a traced one (checked
     only when known)."""
-    if isinstance(value, jax.core.Tracer):
-        return None
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError):  # a tracer raises jax.errors.ConcretizationTypeError, a TypeError
         return None
 
 
