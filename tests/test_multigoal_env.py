@@ -473,3 +473,11 @@ def test_action_grid_moves():
         env.reset()
         _, _, _, _, info = env.step(np.asarray(action))
         np.testing.assert_array_equal(info["position"], action)
+
+
+def test_import_s2ac_registers_the_environments_without_jax():
+    """A user's ``import s2ac; gymnasium.make("s2ac/MultiGoal-v0")`` works, and does not start JAX."""
+    code = ("import sys, gymnasium, s2ac; env = gymnasium.make('s2ac/MultiGoalMaxEnt-v0'); "
+            "print(env.spec.id, 'jax' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["s2ac/MultiGoalMaxEnt-v0", "False"]

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from s2ac.envs.multigoal import register_envs
+
 __version__ = "0.1.0"
+
+# `gymnasium.make("s2ac/MultiGoal-v0")` works after `import s2ac` (Gymnasium and NumPy only, no JAX).
+register_envs()
 
 _ALGORITHM_NAMES = ("S2AC", "SAC", "SQL", "SACNF", "S2ACConfig", "SACConfig", "SQLConfig", "SACNFConfig",
                     "OffPolicyAgent")
