@@ -118,6 +118,7 @@ def test_sampler_health_reads_saturation_sigma_and_moves():
     assert math.isclose(float(health["sigma_min"]), 0.2, rel_tol=1e-6)
     assert math.isclose(float(health["sigma_max"]), 0.9, rel_tol=1e-6)
     assert float(health["kernel_variance"]) == 2.0 and math.isclose(float(health["svgd_move"]), 0.3, rel_tol=1e-6)
+    assert float(health["svgd_step_size"]) == 1.0
     assert set(sampler_health(u, std, {})) == {"saturated_share", "sigma_min", "sigma_max"}
 
 
@@ -125,11 +126,12 @@ def test_s2ac_updates_report_the_samplers_health_within_its_bounds():
     agent = S2AC("Pendulum-v1", seed=0, critic_hidden=(16,), actor_hidden=(16,), batch_size=8, update_every=2)
     batches = jax.tree.map(lambda *x: jnp.stack(x), *[_batch(agent, i) for i in range(2)])
     _, metrics = agent.update_fn(agent.state, batches, jax.random.PRNGKey(0))
-    for name in ("kernel_variance", "svgd_move", "saturated_share", "sigma_min", "sigma_max"):
+    for name in ("kernel_variance", "svgd_move", "svgd_step_size", "saturated_share", "sigma_min", "sigma_max"):
         assert np.isfinite(float(metrics[name])), name
     assert float(metrics["kernel_variance"]) >= 0.1 - 1e-7  # the floor: eps = 0.1
     assert 0.1 - 1e-6 <= float(metrics["sigma_min"]) <= float(metrics["sigma_max"]) <= 0.5 + 1e-6
     assert 0.0 < float(metrics["svgd_move"]) <= 0.5 + 1e-6
+    assert 0.0 < float(metrics["svgd_step_size"]) <= 0.1 + 1e-7
 
 
 def _batch(agent, seed):

@@ -51,11 +51,12 @@ SATURATION = 5.0  # |u| beyond which tanh's slope 1 - tanh(u)^2 is below 2e-4: t
 def sampler_health(particles: Array, std: Array, svgd: dict[str, Array]) -> dict[str, Array]:
     """Scalar health of a policy sample: the share of saturated particles (``|u| > 5``), the range of the
     initial distribution's ``sigma`` and, with SVGD steps, the mean kernel variance, the mean move per step
-    in kernel widths, and the mean step applied relative to ``eps`` (below 1 where the move was limited)."""
+    in kernel widths, and the mean step size applied (below ``eps`` where the move was limited)."""
     health = {"saturated_share": jnp.mean(jnp.any(jnp.abs(particles) > SATURATION, axis=-1)),
               "sigma_min": jnp.min(std), "sigma_max": jnp.max(std)}
     if svgd:
-        health.update(kernel_variance=jnp.mean(svgd["kernel_variance"]), svgd_move=jnp.mean(svgd["move"]))
+        health.update(kernel_variance=jnp.mean(svgd["kernel_variance"]), svgd_move=jnp.mean(svgd["move"]),
+                      svgd_step_size=jnp.mean(svgd["step_size"]))
     return jax.lax.stop_gradient(health)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 # The sampler's health (s2ac.policies.stein.sampler_health), averaged over the updates since the last row.
-HEALTH_COLUMNS = ("kernel_variance", "svgd_move", "saturated_share", "sigma_min", "sigma_max")
+HEALTH_COLUMNS = ("kernel_variance", "svgd_move", "svgd_step_size", "saturated_share", "sigma_min", "sigma_max")
 COLUMNS = ("step", "eval_return_mean", "eval_return_std", "train_return", "entropy", "alpha", "critic_loss",
            "actor_loss", "episodes", "time_s", "steps_per_s") + HEALTH_COLUMNS
 
