@@ -9,8 +9,10 @@ so that agents of the same configuration share their compiled programs.
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -506,3 +508,73 @@ def test_a_wrapper_gymnasium_cannot_recreate_still_trains():
 def test_resume_rejects_a_seed(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path), "--seed", "3"]) == 2
     assert "--resume continues a run as it was configured" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Output folders and filesystem errors: one line naming the path, before any work
+# ---------------------------------------------------------------------------------------------------------
+
+
+def bad_output(kind: str, tmp_path: Path) -> Path:
+    """An output folder that cannot be used: an existing file, a path under a file, or an unwritable place."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    if kind == "file":
+        return a_file
+    if kind == "under_file":
+        return a_file / "out"
+    read_only = tmp_path / "read_only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    if not os.access(read_only, os.W_OK):
+        return read_only / "out"
+    # Permissions do not stop root, but /sys refuses new folders to everyone.
+    probe = Path("/sys/s2ac-test-out")
+    try:
+        probe.mkdir()
+    except OSError:
+        return probe
+    probe.rmdir()
+    pytest.skip("no unwritable place for this user")
+
+
+def output_commands(out: Path, runs_root: Path) -> dict[str, list[str]]:
+    return {
+        "train": cli_train_args(out),
+        "entropy": ["entropy", "--out", str(out), "--quick", "--parts", "a", "--no-progress"],
+        "multigoal": ["multigoal", "--out", str(out), "--quick", "--no-progress"],
+        "runtime": ["runtime", "--out", str(out), "--quick", "--no-progress"],
+        "sweep": ["sweep", "--envs", ENV, "--algos", "sac", "--steps", "10", "--out", str(out), "--no-progress"],
+        "report": ["report", str(runs_root), "--out", str(out)],
+    }
+
+
+@pytest.mark.parametrize("kind", ["file", "under_file", "unwritable"])
+@pytest.mark.parametrize("command", ["train", "entropy", "multigoal", "runtime", "sweep", "report"])
+def test_every_command_rejects_an_unusable_output_folder_in_one_line_before_working(
+        cli_run, tmp_path, capsys, monkeypatch, command, kind):
+    from s2ac.experiments import entropy, multigoal, runtime, sweep
+
+    out = bad_output(kind, tmp_path)
+    # The work of each command must not start: measuring, sampling, training.
+    for module, name in ((runtime, "time_calls"), (entropy, "simulate"), (multigoal, "make_agent"),
+                         (sweep, "run_local")):
+        monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail("the work started before the check"))
+    assert main(output_commands(out, cli_run[1])[command]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"s2ac {command}: error: cannot use {out} as the ")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    reason = {"file": "it is an existing file", "under_file": f"{tmp_path / 'a_file'} is a file",
+              "unwritable": ("ermission denied", "not permitted")}[kind]
+    assert any(r in err for r in ((reason,) if isinstance(reason, str) else reason)), err
+
+
+def test_a_filesystem_error_during_training_is_one_line(tmp_path, capsys, monkeypatch):
+    def disk_full(path, arrays, meta):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(checkpoint, "write_atomically", disk_full)
+    out = tmp_path / "run"
+    assert main(cli_train_args(out, steps=30, extra=("checkpoint_every=20",))) == 1
+    err = capsys.readouterr().err
+    assert err == f"s2ac train: error: No space left on device: {out / CHECKPOINT_FILE}\n"

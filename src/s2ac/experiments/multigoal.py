@@ -38,6 +38,7 @@ import numpy as np
 
 from s2ac.algorithms.presets import PRESETS
 from s2ac.experiments.outputs import dump_json, print_summary, progress_bar, pyplot
+from s2ac.training.files import prepare_output_dir
 from s2ac.training.loop import NonFiniteLossError
 
 ENV_ID = "s2ac/MultiGoalMaxEnt-v0"
@@ -351,8 +352,7 @@ def run_study(out_dir: str | Path, config: StudyConfig | None = None, *, progres
     and return the results (the content of results.json)."""
     config = make_config() if config is None else config
     config.validate()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_dir(out_dir)
     start = time.perf_counter()
     grid = [(a, alpha, s) for a in config.algos for alpha in config.alphas for s in config.seeds]
     bar = progress_bar(len(grid), progress, "E2 agents", "agent")

@@ -29,13 +29,14 @@ from tqdm.auto import tqdm
 from s2ac.envs import separate_instance
 from s2ac.training import checkpoint
 from s2ac.training.evaluation import STREAM_BATCHES, STREAM_KEY, STREAM_RESET, episode_seed, evaluate
+from s2ac.training.files import CHECKPOINT_FILE, CONFIG_FILE, MODEL_FILE, prepare_output_dir
 from s2ac.training.logger import RunLogger
 from s2ac.training.replay import ReplayBuffer
 
 if TYPE_CHECKING:
     from s2ac.algorithms.base import OffPolicyAgent
 
-CONFIG_FILE, CHECKPOINT_FILE, MODEL_FILE = "config.json", "checkpoint.npz", "model.npz"
+__all__ = ["CHECKPOINT_FILE", "CONFIG_FILE", "MODEL_FILE", "NonFiniteLossError", "Trainer", "resume"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -68,6 +69,7 @@ class Trainer:
         else:
             self.obs = self._reset()
             if self.run_dir is not None:
+                prepare_output_dir(self.run_dir, "run directory")  # fail now, in one line naming it
                 self._start_run_dir()
 
     # --- the loop ----------------------------------------------------------------------------------------
@@ -186,7 +188,6 @@ class Trainer:
         if (run_dir / CONFIG_FILE).exists():
             raise ValueError(f"{run_dir} already holds a run; continue it with `s2ac train --resume {run_dir}` "
                              "or choose another output directory")
-        run_dir.mkdir(parents=True, exist_ok=True)
         description = {**self.agent.describe(), "jax_version": jax.__version__}
         (run_dir / CONFIG_FILE).write_text(json.dumps(description, indent=2) + "\n")
         self.logger = RunLogger(run_dir)
