@@ -310,20 +310,59 @@ def test_corrupt_checkpoint_raises_checkpoint_error(resume_runs, tmp_path, how, 
     assert isinstance(OffPolicyAgent.load(run_dir / MODEL_FILE), S2AC)
 
 
-def test_resume_needs_a_run_directory_with_a_checkpoint(tmp_path):
+def stopped_before_first_checkpoint(run_dir: Path, total_steps: int, stop_at: int = 5, **config) -> None:
+    """A run directory as a crash at ``stop_at`` leaves it: config.json written, no checkpoint (first at 100)."""
+    agent = SAC(ENV, seed=0, **{**SMALL, **config})
+    with pytest.raises(KeyboardInterrupt):
+        agent.learn(total_steps, run_dir=run_dir, progress=False, callback=StopAt(stop_at))
+    assert (run_dir / CONFIG_FILE).is_file() and not (run_dir / CHECKPOINT_FILE).exists()
+
+
+def test_resume_needs_a_run_directory(tmp_path):
     with pytest.raises(ValueError, match="not a run directory"):
         resume(tmp_path)
+    (tmp_path / CONFIG_FILE).write_text("{not json")
+    with pytest.raises(ValueError, match="not a readable run description"):
+        resume(tmp_path)
+
+
+def test_a_run_stopped_before_its_first_checkpoint_starts_again(tmp_path):
+    reference = SAC(ENV, seed=0, **{**SMALL, "eval_every": 20}).learn(50, run_dir=tmp_path / "reference",
+                                                                      progress=False)
     run_dir = tmp_path / "run"
-    agent = SAC(ENV, seed=0, **SMALL)
-    with pytest.raises(KeyboardInterrupt):  # stopped before the first checkpoint (at step 100)
-        agent.learn(50, run_dir=run_dir, progress=False, callback=StopAt(5))
-    assert (run_dir / CONFIG_FILE).is_file() and not (run_dir / CHECKPOINT_FILE).exists()
-    with pytest.raises(ValueError, match="no checkpoint.npz"):
-        resume(run_dir)
-    with pytest.raises(ValueError, match="already holds a run"):
+    stopped_before_first_checkpoint(run_dir, 50, stop_at=30, eval_every=20)  # a row and events to clear
+    assert [row["step"] for row in read_metrics(run_dir)] == ["20"]
+    # resume() has nothing to resume: it starts the run again, to the budget it was started with.
+    agent = resume(run_dir)
+    assert agent.trainer.restarting and agent.trainer.total_steps == 50 and agent.trainer.step == 0
+    with pytest.warns(UserWarning, match="stopped before its first checkpoint: starting it again from step 0"):
+        agent.learn(agent.trainer.total_steps, progress=False)
+    assert [row["step"] for row in read_metrics(run_dir)] == ["20", "40", "50"]
+    assert len(list((run_dir / "tensorboard").iterdir())) == 1
+    ours, theirs = read(run_dir / CHECKPOINT_FILE), read(tmp_path / "reference" / CHECKPOINT_FILE)
+    assert sorted(ours[0]) == sorted(theirs[0])
+    for name in ours[0]:
+        np.testing.assert_array_equal(ours[0][name], theirs[0][name], err_msg=name)
+    assert_trees_equal(agent.state, reference.state)
+    # The same call as the stopped run's starts it again too.
+    run_dir = tmp_path / "again"
+    stopped_before_first_checkpoint(run_dir, 50)
+    with pytest.warns(UserWarning, match="starting it again"):
         SAC(ENV, seed=0, **SMALL).learn(50, run_dir=run_dir, progress=False)
-    with pytest.raises(ValueError, match="total_steps"):
-        SAC(ENV, seed=0, **SMALL).learn(-5, progress=False)
+    assert read(run_dir / CHECKPOINT_FILE)[1]["step"] == 50
+    # Another run is not overwritten, even without a checkpoint.
+    stopped_before_first_checkpoint(tmp_path / "other", 50)
+    with pytest.raises(ValueError, match="holds another run \\(seed 0, not 1\\) that stopped before its first"):
+        SAC(ENV, seed=1, **SMALL).learn(50, run_dir=tmp_path / "other", progress=False)
+    with pytest.raises(ValueError, match="config values batch_size differ"):
+        SAC(ENV, seed=0, **{**SMALL, "batch_size": 16}).learn(50, run_dir=tmp_path / "other", progress=False)
+
+
+@pytest.mark.parametrize("steps", [0, -5, True, 2.5])
+def test_a_step_budget_must_be_a_positive_int(tmp_path, steps):
+    with pytest.raises(ValueError, match="total_steps must be a positive int"):
+        SAC(ENV, seed=0, **SMALL).learn(steps, run_dir=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()  # nothing left behind to get stuck on
 
 
 def test_environment_errors():
@@ -471,6 +510,55 @@ def test_cli_errors_return_2_with_a_message(tmp_path, capsys, make_args, message
     captured = capsys.readouterr()
     assert message in captured.err and captured.err.startswith("s2ac ")
     assert "Traceback" not in captured.err
+
+
+def assert_same_model(dir_a: Path, dir_b: Path) -> None:
+    arrays_a, arrays_b = read(dir_a / MODEL_FILE)[0], read(dir_b / MODEL_FILE)[0]
+    assert sorted(arrays_a) == sorted(arrays_b)
+    for name in arrays_a:
+        np.testing.assert_array_equal(arrays_a[name], arrays_b[name], err_msg=name)
+
+
+@pytest.mark.parametrize("how", ["same command", "resume"])
+def test_cli_starts_again_a_run_stopped_before_its_first_checkpoint(cli_run, tmp_path, capsys, how):
+    _, reference = cli_run
+    run_dir = tmp_path / "run"
+    stopped_before_first_checkpoint(run_dir, CLI_STEPS)
+    capsys.readouterr()
+    args = cli_train_args(run_dir) if how == "same command" else ["train", "--resume", str(run_dir), "--no-progress"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "stopped before its first checkpoint" in err and "starting it again from step 0" in err
+    # Started again from step 0: the same run as one never interrupted, bitwise.
+    assert_same_model(run_dir, reference)
+    assert without_time(read_metrics(run_dir)) == without_time(read_metrics(reference))
+
+
+@pytest.mark.parametrize("steps", ["0", "-5"])
+def test_cli_steps_must_be_positive(tmp_path, capsys, steps):
+    args = cli_train_args(tmp_path / "run")
+    args[args.index("--steps") + 1] = steps
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2 and "--steps: must be a positive integer" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_resume_of_a_finished_run_says_so_and_writes_nothing(cli_run, tmp_path, capsys):
+    _, out = cli_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(out, run_dir)
+    (run_dir / MODEL_FILE).unlink()  # as a crash between the final checkpoint and the model would leave it
+    events = sorted((run_dir / "tensorboard").iterdir())
+    metrics = (run_dir / "metrics.csv").read_text()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run_dir), "--no-progress"]) == 0
+    assert f"{run_dir} is already at step {CLI_STEPS}, its budget: nothing to train" in capsys.readouterr().out
+    assert_same_model(run_dir, out)  # written again from the checkpoint
+    assert main(["train", "--resume", str(run_dir), "--steps", "100", "--no-progress"]) == 2
+    assert f"is already at step {CLI_STEPS}; --steps 100 would go back" in capsys.readouterr().err
+    assert sorted((run_dir / "tensorboard").iterdir()) == events  # no empty TensorBoard file added
+    assert (run_dir / "metrics.csv").read_text() == metrics
 
 
 def test_cli_refuses_an_existing_run_directory(cli_run, capsys):

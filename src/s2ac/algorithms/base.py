@@ -115,8 +115,9 @@ class OffPolicyAgent:
               callback: Any = None) -> OffPolicyAgent:
         """Train until ``total_steps`` environment steps in all (a second call continues). With ``run_dir``
         the run writes its config, metrics, TensorBoard events and checkpoints there."""
-        from s2ac.training.loop import Trainer
+        from s2ac.training.loop import Trainer, check_total_steps
 
+        check_total_steps(total_steps)  # before a run directory is made for a run that cannot start
         if self.trainer is None:
             self.trainer = Trainer(self, run_dir)
         elif run_dir is not None and (self.trainer.run_dir is None or Path(run_dir) != self.trainer.run_dir):
