@@ -14,6 +14,7 @@ import json
 import math
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import gymnasium as gym
@@ -175,6 +176,34 @@ def test_checkpoint_rename_failure_keeps_old_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="rename failed"):
         write_atomically(path, {"a": np.zeros(2)}, {"v": 2})
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.npz"]
+
+
+def test_a_write_removes_the_temporary_files_of_killed_writes(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a process id that no longer runs, as a killed writer's
+    stale = tmp_path / f".checkpoint.npz.tmp-{dead.pid}"
+    stale.write_bytes(b"half a checkpoint")
+    live = tmp_path / f".checkpoint.npz.tmp-{os.getppid()}"  # another process still writing: left alone
+    live.write_bytes(b"being written")
+    other = tmp_path / f".model.npz.tmp-{dead.pid}"  # another file's: its own next write removes it
+    other.write_bytes(b"half a model")
+    write_atomically(path, {"a": np.arange(3)}, {"step": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["checkpoint.npz", live.name, other.name])
+    write_atomically(tmp_path / "model.npz", {"a": np.arange(3)}, {"step": 1})
+    assert not other.exists()
+
+
+def test_a_file_of_random_bytes_is_reported_as_corrupt_not_as_pickled(tmp_path, capsys):
+    path = tmp_path / "checkpoint.npz"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    for load in (read, checkpoint.read_meta, OffPolicyAgent.load):
+        with pytest.raises(CheckpointError, match="corrupt or truncated.*not an .npz archive") as info:
+            load(path)
+        assert "pickle" not in str(info.value)
+    assert main(["evaluate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path} is corrupt or truncated" in err
 
 
 def test_interrupt_while_writing_a_training_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
@@ -492,6 +521,19 @@ def test_cli_resume_continues(cli_run, tmp_path, capsys):
     assert read(run_dir / MODEL_FILE)[1]["algo"] == "sac"
     # Later training changed the model.
     assert not np.array_equal(read(run_dir / MODEL_FILE)[0]["state/0000"], read(out / MODEL_FILE)[0]["state/0000"])
+
+
+def test_resume_drops_a_torn_last_metrics_row(cli_run, tmp_path):
+    _, out = cli_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(out, run_dir)
+    # A crash while appending a row leaves part of it; this one's step reads as 1, before the checkpoint (150).
+    with open(run_dir / "metrics.csv", "a") as f:
+        f.write("1")
+    assert main(["train", "--resume", str(run_dir), "--steps", "200", "--no-progress"]) == 0
+    rows = read_metrics(run_dir)
+    assert [row["step"] for row in rows] == ["125", "150", "200"]
+    assert without_time(rows[:2]) == without_time(read_metrics(out))
 
 
 @pytest.mark.parametrize("make_args, message", [
