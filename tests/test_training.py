@@ -403,9 +403,25 @@ def test_environment_errors():
         S2AC(gym.make("FrozenLake-v1"))
     with pytest.raises(ValueError, match="Gymnasium environment"):
         SAC(42)
+
+
+@pytest.mark.parametrize("obs, message", [
+    (np.zeros(4), r"shape \(4,\); this agent expects \(3,\) or \(batch, 3\)"),
+    (np.float32(0), r"shape \(\); this agent expects"),  # was an IndexError
+    (np.zeros((2, 2, 3)), r"shape \(2, 2, 3\); this agent expects"),  # was a silent (2, 2, 1)
+    (np.array([0.0, math.nan, 1.0]), r"non-finite values \(NaN or inf\) at \[\[1\]\]"),  # was a NaN action
+    (np.array([[0.0, 0.0, 0.0], [math.inf, 0.0, 0.0]]), r"non-finite values .* at \[\[1, 0\]\]"),
+])
+def test_predict_rejects_observations_it_cannot_act_on(obs, message):
     agent = SAC(ENV, seed=0, **SMALL)
-    with pytest.raises(ValueError, match=r"expects \(\.\.\., 3\)"):
-        agent.predict(np.zeros(4))
+    with pytest.raises(ValueError, match=message):
+        agent.predict(obs)
+    assert agent.predict(np.zeros(3)).shape == (1,) and agent.predict(np.zeros((2, 3))).shape == (2, 1)
+
+
+def test_save_to_a_directory_names_it(tmp_path):
+    with pytest.raises(ValueError, match=f"cannot save the agent to {tmp_path}: it is a directory"):
+        SAC(ENV, seed=0, **SMALL).save(tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------------------

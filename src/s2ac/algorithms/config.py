@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -53,6 +55,8 @@ class OffPolicyConfig:
     checkpoint_every: int = 10_000
 
     def __post_init__(self) -> None:
+        for name, hint in _field_hints(type(self)).items():
+            _check_kind(name, getattr(self, name), hint)
         _require(0.0 <= self.gamma <= 1.0, "gamma", "must lie in [0, 1]", self.gamma)
         _require(0.0 <= self.polyak < 1.0, "polyak", "must lie in [0, 1)", self.polyak)
         for name in ("critic_lr", "actor_lr", "alpha_lr", "alpha"):
@@ -100,6 +104,30 @@ class OffPolicyConfig:
             except json.JSONDecodeError:
                 values[key.strip()] = raw
         return type(self).from_dict(values)
+
+
+@functools.cache
+def _field_hints(cls: type) -> dict[str, Any]:
+    return {f.name: typing.get_type_hints(cls)[f.name] for f in dataclasses.fields(cls)}
+
+
+def _check_kind(name: str, value: Any, hint: Any) -> None:
+    """The checks every field gets from its type, whoever built the config (``from_dict`` coerces JSON, but
+    a direct ``SACConfig(...)`` does not): numbers finite, no ``True`` for a number (Python counts bools as
+    ints), a bool for a flag."""
+    origin, args = get_origin(hint), get_args(hint)
+    kinds = [a for a in args if a is not type(None)] if origin in (typing.Union, types.UnionType) else [hint]
+    if value is None:
+        return  # the field's own check says whether None is allowed
+    if isinstance(value, bool):
+        _require(bool in kinds, name, "must be a number, not true/false", value)
+    elif bool in kinds and len(kinds) == 1:
+        _require(False, name, "must be true or false", value)
+    elif isinstance(value, float):
+        _require(math.isfinite(value), name, "must be a finite number", value)
+    elif isinstance(value, tuple):
+        _require(not any(isinstance(item, bool) for item in value), name, "must hold numbers, not true/false",
+                 value)
 
 
 def _coerce(name: str, value: Any, hint: Any) -> Any:
