@@ -497,6 +497,7 @@ def test_cli_train_writes_the_run_directory(cli_run):
     rows = read_metrics(out)
     assert set(REQUIRED_COLUMNS) <= set(rows[0])
     assert [row["step"] for row in rows] == ["125", "150"]
+    assert [(row["divergence_warnings"], row["impossible_entropy"]) for row in rows] == [("0", "0")] * 2
     for row in rows:
         for column in REQUIRED_COLUMNS:
             if column != "train_return":  # no training episode has finished by step 150

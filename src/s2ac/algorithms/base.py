@@ -35,6 +35,8 @@ class OffPolicyAgent:
 
     name: ClassVar[str]
     config_class: ClassVar[type[OffPolicyConfig]]
+    # The losses the divergence guard watches: both are in units of Q (the critic's squared).
+    divergence_losses: ClassVar[tuple[str, ...]] = ("critic_loss", "actor_loss")
 
     def __init__(self, env: str | gym.Env, seed: int = 0, config: OffPolicyConfig | None = None,
                  **overrides: Any):

@@ -53,6 +53,10 @@ class OffPolicyConfig:
     eval_every: int = 5_000
     eval_episodes: int = 10
     checkpoint_every: int = 10_000
+    # Warn when a loss exceeds this many times the largest |Q| the rewards allow (s2ac.training.health);
+    # None: no divergence guard. stop_on_divergence: stop there instead, keeping the last checkpoint.
+    divergence_factor: float | None = 10.0
+    stop_on_divergence: bool = False
 
     def __post_init__(self) -> None:
         for name, hint in _field_hints(type(self)).items():
@@ -78,6 +82,10 @@ class OffPolicyConfig:
             _require(isinstance(value, int) and value >= 0, name, "must be a non-negative integer", value)
         _require(self.buffer_size >= self.batch_size, "buffer_size", "must be at least batch_size",
                  self.buffer_size)
+        _require(self.divergence_factor is None or self.divergence_factor > 0, "divergence_factor",
+                 "must be a positive number, or null for no divergence guard", self.divergence_factor)
+        _require(not self.stop_on_divergence or self.divergence_factor is not None, "stop_on_divergence",
+                 "needs a divergence_factor to stop at", self.stop_on_divergence)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

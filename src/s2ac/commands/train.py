@@ -42,7 +42,8 @@ def say(message: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from s2ac.algorithms import ALGORITHMS
     from s2ac.training.files import CHECKPOINT_FILE, METRICS_FILE, MODEL_FILE, TENSORBOARD_DIR
-    from s2ac.training.loop import NonFiniteLossError, resume
+    from s2ac.training.health import TrainingStopped
+    from s2ac.training.loop import resume
 
     if args.resume is not None:
         if args.algo or args.env or args.out or args.overrides or args.seed is not None:
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             where = "no checkpoint was written yet: the same command starts the run again"
         print(f"\ninterrupted; {where}", file=sys.stderr)
         return 130
-    except NonFiniteLossError as err:
+    except TrainingStopped as err:
         print(f"s2ac train: error: {err}", file=sys.stderr)
         return 3
     last = agent.trainer.history[-1] if agent.trainer.history else None

@@ -39,7 +39,7 @@ import numpy as np
 from s2ac.algorithms.presets import PRESETS
 from s2ac.experiments.outputs import dump_json, print_summary, progress_bar, pyplot
 from s2ac.training.files import prepare_output_dir
-from s2ac.training.loop import NonFiniteLossError
+from s2ac.training.health import TrainingStopped
 
 ENV_ID = "s2ac/MultiGoalMaxEnt-v0"
 WALL_ENV_ID = "s2ac/MultiGoalMaxEntObstacle-v0"
@@ -364,7 +364,7 @@ def run_study(out_dir: str | Path, config: StudyConfig | None = None, *, progres
         agent = make_agent(algo, alpha, seed, config)
         try:
             trace = train(agent, algo, config)
-        except NonFiniteLossError as err:  # one diverged agent must not cost the rest of the grid
+        except TrainingStopped as err:  # one diverged agent must not cost the rest of the grid
             failed.append({"algo": algo, "alpha": float(alpha), "seed": seed, "error": str(err)})
             if bar is not None:
                 bar.update()

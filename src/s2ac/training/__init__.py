@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["NonFiniteLossError", "Trainer", "resume"]
+__all__ = ["DivergenceError", "NonFiniteLossError", "Trainer", "TrainingStopped", "resume"]
 
 
 def __getattr__(name: str) -> Any:

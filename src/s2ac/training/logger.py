@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from s2ac.training.files import METRICS_FILE, TENSORBOARD_DIR
+from s2ac.training.health import DIVERGENCE, IMPOSSIBLE_ENTROPY
 
+# The health counts (training/health.py) last: cumulative numbers of update batches a rule flagged.
 COLUMNS = ("step", "eval_return_mean", "eval_return_std", "train_return", "entropy", "alpha", "critic_loss",
-           "actor_loss", "episodes", "time_s", "steps_per_s")
+           "actor_loss", "episodes", "time_s", "steps_per_s", DIVERGENCE, IMPOSSIBLE_ENTROPY)
 
 
 class RunLogger:

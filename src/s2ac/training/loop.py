@@ -40,14 +40,15 @@ from s2ac.training.files import (
     prepare_output_dir,
     write_text_atomically,
 )
+from s2ac.training.health import DivergenceError, NonFiniteLossError, TrainingStopped, monitor_for
 from s2ac.training.logger import RunLogger
 from s2ac.training.replay import ReplayBuffer
 
 if TYPE_CHECKING:
     from s2ac.algorithms.base import OffPolicyAgent
 
-__all__ = ["CHECKPOINT_FILE", "CONFIG_FILE", "MODEL_FILE", "NonFiniteLossError", "Trainer", "check_total_steps",
-           "read_description", "resume"]
+__all__ = ["CHECKPOINT_FILE", "CONFIG_FILE", "MODEL_FILE", "DivergenceError", "NonFiniteLossError", "Trainer",
+           "TrainingStopped", "check_total_steps", "read_description", "resume"]
 # The run directory's identity: a run may be started again in a directory whose description matches these.
 IDENTITY_KEYS = ("algo", "env", "seed", "config")
 
@@ -57,10 +58,6 @@ def check_total_steps(total_steps: object) -> int:
     if not isinstance(total_steps, int) or isinstance(total_steps, bool) or total_steps < 1:
         raise ValueError(f"total_steps must be a positive int, got {total_steps!r}")
     return total_steps
-
-
-class NonFiniteLossError(RuntimeError):
-    """An update produced a NaN or infinite loss; the agent keeps its last finite state."""
 
 
 class Trainer:
@@ -80,6 +77,8 @@ class Trainer:
         self.finished_returns: list[float] = []
         self.update_sums: dict[str, float] = {}
         self.update_count = 0
+        self.max_abs_reward = 0.0  # the scale of the returns, for the divergence guard
+        self.health = monitor_for(agent, lambda: self.max_abs_reward)
         self.time_s = 0.0
         self.history: list[dict[str, float]] = []
         self.logger: RunLogger | None = None
@@ -153,6 +152,7 @@ class Trainer:
         next_obs, reward, terminated, truncated, _ = agent.env.step(agent.scaler.to_env(action))
         next_obs = np.asarray(next_obs, np.float32)
         self.buffer.add(self.obs, action, float(reward), next_obs, bool(terminated))
+        self.max_abs_reward = max(self.max_abs_reward, abs(float(reward)))
         self.episode_return += float(reward)
         self.episode_length += 1
         if terminated or truncated:
@@ -173,13 +173,13 @@ class Trainer:
         self.key, update_key = jax.random.split(self.key)
         state, metrics = self.agent.update_fn(self.agent.state, batches, update_key)
         metrics = {name: float(value) for name, value in metrics.items()}
-        bad = [name for name, value in metrics.items() if not math.isfinite(value)]
-        if bad:
+        try:
+            self.health.observe(self.step, metrics)
+        except TrainingStopped as err:  # before the new state is kept: the agent keeps its last good one
             where = "no checkpoint was written yet"
             if self.run_dir is not None and (self.run_dir / CHECKPOINT_FILE).exists():
                 where = f"the last checkpoint in {self.run_dir} is intact"
-            raise NonFiniteLossError(f"non-finite {', '.join(f'{n}={metrics[n]}' for n in bad)} in the updates "
-                                     f"at step {self.step}; training stopped and {where}")
+            raise type(err)(f"{err}; training stopped and {where}") from None
         self.agent.state = state
         for name, value in metrics.items():
             self.update_sums[name] = self.update_sums.get(name, 0.0) + value
@@ -197,7 +197,8 @@ class Trainer:
                "entropy": means.get("entropy", math.nan), "alpha": means.get("alpha", math.nan),
                "critic_loss": means.get("critic_loss", math.nan), "actor_loss": means.get("actor_loss", math.nan),
                "episodes": self.episode, "time_s": self.time_s,
-               "steps_per_s": (self.step - self._row_step) / max(now - self._row_clock, 1e-9)}
+               "steps_per_s": (self.step - self._row_step) / max(now - self._row_clock, 1e-9),
+               **self.health.counts}
         self.finished_returns, self.update_sums, self.update_count = [], {}, 0
         self.history.append(row)
         if self.logger is not None:
@@ -262,7 +263,8 @@ class Trainer:
                 "episode_return": self.episode_return, "episode_length": self.episode_length,
                 "finished_returns": self.finished_returns, "update_sums": self.update_sums,
                 "update_count": self.update_count, "time_s": self.time_s, "total_steps": self.total_steps,
-                "rng": self.rng.bit_generator.state}
+                "rng": self.rng.bit_generator.state, "max_abs_reward": self.max_abs_reward,
+                "health": self.health.state_dict()}
         path = self.run_dir / CHECKPOINT_FILE
         checkpoint.write_atomically(path, arrays, meta)
         return path
@@ -280,6 +282,10 @@ class Trainer:
         self.rng.bit_generator.state = meta["rng"]
         for name in ("step", "episode", "finished_returns", "update_sums", "update_count", "time_s", "total_steps"):
             setattr(self, name, meta[name])
+        # Checkpoints written before the health monitor: the counts start at 0, the reward scale from the buffer.
+        rewards = self.buffer.rewards[:len(self.buffer)]
+        self.max_abs_reward = meta.get("max_abs_reward", float(np.abs(rewards).max(initial=0.0)))
+        self.health.load_state_dict(meta.get("health", {}))
         self.obs = self._replay_current_episode(meta["episode_length"])
         if self.episode_return != meta["episode_return"]:
             warnings.warn(f"{agent.env_id} did not replay to the same state (return {self.episode_return} vs "
