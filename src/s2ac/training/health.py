@@ -93,7 +93,8 @@ class HealthMonitor:
             for subject, message in problems.items():
                 if f"{rule.name}/{subject}" not in self.warned:
                     self.warned.add(f"{rule.name}/{subject}")
-                    warnings.warn(message, HealthWarning, stacklevel=4)
+                    # observe <- Trainer._update <- Trainer.run <- learn <- the caller of learn
+                    warnings.warn(message, HealthWarning, stacklevel=5)
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps, so that a resumed run counts and warns as an uninterrupted one."""
