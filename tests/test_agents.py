@@ -22,7 +22,7 @@ import pytest
 from helpers import array_leaves, assert_trees_equal
 from jax.flatten_util import ravel_pytree
 
-from s2ac.algorithms import S2AC, SAC, OffPolicyAgent, S2ACConfig, SACConfig
+from s2ac.algorithms import S2AC, SAC, OffPolicyAgent, S2ACConfig, SACConfig, SACNFConfig, SQLConfig
 from s2ac.algorithms import actor_critic as ac
 from s2ac.policies import PolicySample, select_particle, squash_log_det
 from s2ac.stein import normal_log_prob, normal_sample, svgd_sample
@@ -102,7 +102,8 @@ IDENTITY = {**SMALL, "activation": "relu", "autotune_alpha": True}
 @pytest.fixture(scope="module")
 def identity_pair():
     sac = SAC(ENV, seed=3, **IDENTITY)
-    s2ac = S2AC(ENV, seed=3, **IDENTITY, variant="phi_theta", svgd_steps=0, num_particles=1, init_truncation=None)
+    s2ac = S2AC(ENV, seed=3, **IDENTITY, variant="phi_theta", svgd_steps=0, num_particles=1, init_truncation=None,
+                init_std_bounds=None)
     return sac, s2ac
 
 
@@ -177,8 +178,9 @@ def test_stein_policy_log_pi_is_log_q_minus_squash(variant, authors_compat):
     else:
         def target(u):
             return state.critic.min_q(obs[:, None, :], jnp.tanh(u)) / alpha + log_one_minus_tanh2(u)
+    assert cfg.min_kernel_variance == "step_size"  # the default: the floor is eps
     core = svgd_sample(target, u0, log_q0, num_steps=cfg.svgd_steps, step_size=cfg.svgd_step_size,
-                       bandwidth=cfg.bandwidth)
+                       bandwidth=cfg.bandwidth, max_move=cfg.svgd_max_move, min_kernel_variance=cfg.svgd_step_size)
     u_final = core.particles
 
     assert sample.actions.shape == (obs.shape[0], cfg.num_particles, ACTION_DIM)
@@ -523,6 +525,30 @@ def test_config_checks_types_and_seed():
     assert config.alpha == 1.0 and isinstance(config.alpha, float)
     assert config.critic_hidden == (64, 64)
     assert SACConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize("cls, field, value, message", [
+    (SACConfig, "critic_lr", math.inf, "must be a finite number"),
+    (SACConfig, "alpha", math.nan, "must be a finite number"),
+    (SACConfig, "target_entropy", -math.inf, "must be a finite number"),
+    (SACConfig, "gamma", True, "must be a number, not true/false"),
+    (SACConfig, "batch_size", True, "must be a number, not true/false"),
+    (SACConfig, "random_steps", False, "must be a number, not true/false"),
+    (SACConfig, "critic_hidden", (64, True), "must hold numbers, not true/false"),
+    (SACConfig, "autotune_alpha", 1, "must be true or false"),
+    (S2ACConfig, "svgd_step_size", math.inf, "must be a finite number"),
+    (S2ACConfig, "bandwidth", math.nan, "must be a finite number"),
+    (S2ACConfig, "init_truncation", math.inf, "must be a finite number"),
+    (S2ACConfig, "num_particles", True, "must be a number, not true/false"),
+    (SQLConfig, "value_samples", True, "must be a number, not true/false"),
+    (SACNFConfig, "flow_width", True, "must be a number, not true/false"),
+])
+def test_configs_built_directly_reject_non_finite_numbers_and_booleans(cls, field, value, message):
+    # from_dict coerced JSON types already; a config built in Python went unchecked (SACConfig(critic_lr=inf)).
+    with pytest.raises(ValueError, match=f"invalid config value {field}=.*: {message}"):
+        cls(**{field: value})
+    with pytest.raises(ValueError, match="critic_lr=inf: must be a finite number"):
+        SACConfig().with_overrides(["critic_lr=Infinity"])  # JSON's spelling, as --set takes it
 
 
 @pytest.mark.parametrize("assignment, key, value", [

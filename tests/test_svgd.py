@@ -764,7 +764,7 @@ def test_numpy_integer_step_counts_are_accepted():
 
 
 def test_closed_form_trace_grows_as_particles_collapse_at_a_fixed_bandwidth():
-    """The property behind S2AC's collapse with a shrinking heuristic bandwidth (README, "Known issues"):
+    """The property behind S2AC's collapse with a shrinking heuristic bandwidth (README, "Stability"):
     for a fixed sigma^2 and zero scores, Tr grad phi grows as the particles move together, up to d / sigma^2,
     so the entropy estimate rewards collapsing them, and a bandwidth that follows their spread makes it
     unbounded."""

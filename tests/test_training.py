@@ -9,9 +9,12 @@ so that agents of the same configuration share their compiled programs.
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import math
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import gymnasium as gym
@@ -175,6 +178,34 @@ def test_checkpoint_rename_failure_keeps_old_file(tmp_path, monkeypatch):
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.npz"]
 
 
+def test_a_write_removes_the_temporary_files_of_killed_writes(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a process id that no longer runs, as a killed writer's
+    stale = tmp_path / f".checkpoint.npz.tmp-{dead.pid}"
+    stale.write_bytes(b"half a checkpoint")
+    live = tmp_path / f".checkpoint.npz.tmp-{os.getppid()}"  # another process still writing: left alone
+    live.write_bytes(b"being written")
+    other = tmp_path / f".model.npz.tmp-{dead.pid}"  # another file's: its own next write removes it
+    other.write_bytes(b"half a model")
+    write_atomically(path, {"a": np.arange(3)}, {"step": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["checkpoint.npz", live.name, other.name])
+    write_atomically(tmp_path / "model.npz", {"a": np.arange(3)}, {"step": 1})
+    assert not other.exists()
+
+
+def test_a_file_of_random_bytes_is_reported_as_corrupt_not_as_pickled(tmp_path, capsys):
+    path = tmp_path / "checkpoint.npz"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    for load in (read, checkpoint.read_meta, OffPolicyAgent.load):
+        with pytest.raises(CheckpointError, match="corrupt or truncated.*not an .npz archive") as info:
+            load(path)
+        assert "pickle" not in str(info.value)
+    assert main(["evaluate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path} is corrupt or truncated" in err
+
+
 def test_interrupt_while_writing_a_training_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
     """Ctrl-C during the second checkpoint of a run: the first is intact and the run resumes from it."""
     run_dir = tmp_path / "run"
@@ -308,20 +339,59 @@ def test_corrupt_checkpoint_raises_checkpoint_error(resume_runs, tmp_path, how, 
     assert isinstance(OffPolicyAgent.load(run_dir / MODEL_FILE), S2AC)
 
 
-def test_resume_needs_a_run_directory_with_a_checkpoint(tmp_path):
+def stopped_before_first_checkpoint(run_dir: Path, total_steps: int, stop_at: int = 5, **config) -> None:
+    """A run directory as a crash at ``stop_at`` leaves it: config.json written, no checkpoint (first at 100)."""
+    agent = SAC(ENV, seed=0, **{**SMALL, **config})
+    with pytest.raises(KeyboardInterrupt):
+        agent.learn(total_steps, run_dir=run_dir, progress=False, callback=StopAt(stop_at))
+    assert (run_dir / CONFIG_FILE).is_file() and not (run_dir / CHECKPOINT_FILE).exists()
+
+
+def test_resume_needs_a_run_directory(tmp_path):
     with pytest.raises(ValueError, match="not a run directory"):
         resume(tmp_path)
+    (tmp_path / CONFIG_FILE).write_text("{not json")
+    with pytest.raises(ValueError, match="not a readable run description"):
+        resume(tmp_path)
+
+
+def test_a_run_stopped_before_its_first_checkpoint_starts_again(tmp_path):
+    reference = SAC(ENV, seed=0, **{**SMALL, "eval_every": 20}).learn(50, run_dir=tmp_path / "reference",
+                                                                      progress=False)
     run_dir = tmp_path / "run"
-    agent = SAC(ENV, seed=0, **SMALL)
-    with pytest.raises(KeyboardInterrupt):  # stopped before the first checkpoint (at step 100)
-        agent.learn(50, run_dir=run_dir, progress=False, callback=StopAt(5))
-    assert (run_dir / CONFIG_FILE).is_file() and not (run_dir / CHECKPOINT_FILE).exists()
-    with pytest.raises(ValueError, match="no checkpoint.npz"):
-        resume(run_dir)
-    with pytest.raises(ValueError, match="already holds a run"):
+    stopped_before_first_checkpoint(run_dir, 50, stop_at=30, eval_every=20)  # a row and events to clear
+    assert [row["step"] for row in read_metrics(run_dir)] == ["20"]
+    # resume() has nothing to resume: it starts the run again, to the budget it was started with.
+    agent = resume(run_dir)
+    assert agent.trainer.restarting and agent.trainer.total_steps == 50 and agent.trainer.step == 0
+    with pytest.warns(UserWarning, match="stopped before its first checkpoint: starting it again from step 0"):
+        agent.learn(agent.trainer.total_steps, progress=False)
+    assert [row["step"] for row in read_metrics(run_dir)] == ["20", "40", "50"]
+    assert len(list((run_dir / "tensorboard").iterdir())) == 1
+    ours, theirs = read(run_dir / CHECKPOINT_FILE), read(tmp_path / "reference" / CHECKPOINT_FILE)
+    assert sorted(ours[0]) == sorted(theirs[0])
+    for name in ours[0]:
+        np.testing.assert_array_equal(ours[0][name], theirs[0][name], err_msg=name)
+    assert_trees_equal(agent.state, reference.state)
+    # The same call as the stopped run's starts it again too.
+    run_dir = tmp_path / "again"
+    stopped_before_first_checkpoint(run_dir, 50)
+    with pytest.warns(UserWarning, match="starting it again"):
         SAC(ENV, seed=0, **SMALL).learn(50, run_dir=run_dir, progress=False)
-    with pytest.raises(ValueError, match="total_steps"):
-        SAC(ENV, seed=0, **SMALL).learn(-5, progress=False)
+    assert read(run_dir / CHECKPOINT_FILE)[1]["step"] == 50
+    # Another run is not overwritten, even without a checkpoint.
+    stopped_before_first_checkpoint(tmp_path / "other", 50)
+    with pytest.raises(ValueError, match="holds another run \\(seed 0, not 1\\) that stopped before its first"):
+        SAC(ENV, seed=1, **SMALL).learn(50, run_dir=tmp_path / "other", progress=False)
+    with pytest.raises(ValueError, match="config values batch_size differ"):
+        SAC(ENV, seed=0, **{**SMALL, "batch_size": 16}).learn(50, run_dir=tmp_path / "other", progress=False)
+
+
+@pytest.mark.parametrize("steps", [0, -5, True, 2.5])
+def test_a_step_budget_must_be_a_positive_int(tmp_path, steps):
+    with pytest.raises(ValueError, match="total_steps must be a positive int"):
+        SAC(ENV, seed=0, **SMALL).learn(steps, run_dir=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()  # nothing left behind to get stuck on
 
 
 def test_environment_errors():
@@ -333,9 +403,25 @@ def test_environment_errors():
         S2AC(gym.make("FrozenLake-v1"))
     with pytest.raises(ValueError, match="Gymnasium environment"):
         SAC(42)
+
+
+@pytest.mark.parametrize("obs, message", [
+    (np.zeros(4), r"shape \(4,\); this agent expects \(3,\) or \(batch, 3\)"),
+    (np.float32(0), r"shape \(\); this agent expects"),  # was an IndexError
+    (np.zeros((2, 2, 3)), r"shape \(2, 2, 3\); this agent expects"),  # was a silent (2, 2, 1)
+    (np.array([0.0, math.nan, 1.0]), r"non-finite values \(NaN or inf\) at \[\[1\]\]"),  # was a NaN action
+    (np.array([[0.0, 0.0, 0.0], [math.inf, 0.0, 0.0]]), r"non-finite values .* at \[\[1, 0\]\]"),
+])
+def test_predict_rejects_observations_it_cannot_act_on(obs, message):
     agent = SAC(ENV, seed=0, **SMALL)
-    with pytest.raises(ValueError, match=r"expects \(\.\.\., 3\)"):
-        agent.predict(np.zeros(4))
+    with pytest.raises(ValueError, match=message):
+        agent.predict(obs)
+    assert agent.predict(np.zeros(3)).shape == (1,) and agent.predict(np.zeros((2, 3))).shape == (2, 1)
+
+
+def test_save_to_a_directory_names_it(tmp_path):
+    with pytest.raises(ValueError, match=f"cannot save the agent to {tmp_path}: it is a directory"):
+        SAC(ENV, seed=0, **SMALL).save(tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -411,6 +497,7 @@ def test_cli_train_writes_the_run_directory(cli_run):
     rows = read_metrics(out)
     assert set(REQUIRED_COLUMNS) <= set(rows[0])
     assert [row["step"] for row in rows] == ["125", "150"]
+    assert [(row["divergence_warnings"], row["impossible_entropy"]) for row in rows] == [("0", "0")] * 2
     for row in rows:
         for column in REQUIRED_COLUMNS:
             if column != "train_return":  # no training episode has finished by step 150
@@ -453,6 +540,19 @@ def test_cli_resume_continues(cli_run, tmp_path, capsys):
     assert not np.array_equal(read(run_dir / MODEL_FILE)[0]["state/0000"], read(out / MODEL_FILE)[0]["state/0000"])
 
 
+def test_resume_drops_a_torn_last_metrics_row(cli_run, tmp_path):
+    _, out = cli_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(out, run_dir)
+    # A crash while appending a row leaves part of it; this one's step reads as 1, before the checkpoint (150).
+    with open(run_dir / "metrics.csv", "a") as f:
+        f.write("1")
+    assert main(["train", "--resume", str(run_dir), "--steps", "200", "--no-progress"]) == 0
+    rows = read_metrics(run_dir)
+    assert [row["step"] for row in rows] == ["125", "150", "200"]
+    assert without_time(rows[:2]) == without_time(read_metrics(out))
+
+
 @pytest.mark.parametrize("make_args, message", [
     (lambda d: cli_train_args(d / "x", env="Pendulm-v1"), "unknown environment 'Pendulm-v1'; did you mean"),
     (lambda d: cli_train_args(d / "x", env="CartPole-v1"), "continuous"),
@@ -469,6 +569,55 @@ def test_cli_errors_return_2_with_a_message(tmp_path, capsys, make_args, message
     captured = capsys.readouterr()
     assert message in captured.err and captured.err.startswith("s2ac ")
     assert "Traceback" not in captured.err
+
+
+def assert_same_model(dir_a: Path, dir_b: Path) -> None:
+    arrays_a, arrays_b = read(dir_a / MODEL_FILE)[0], read(dir_b / MODEL_FILE)[0]
+    assert sorted(arrays_a) == sorted(arrays_b)
+    for name in arrays_a:
+        np.testing.assert_array_equal(arrays_a[name], arrays_b[name], err_msg=name)
+
+
+@pytest.mark.parametrize("how", ["same command", "resume"])
+def test_cli_starts_again_a_run_stopped_before_its_first_checkpoint(cli_run, tmp_path, capsys, how):
+    _, reference = cli_run
+    run_dir = tmp_path / "run"
+    stopped_before_first_checkpoint(run_dir, CLI_STEPS)
+    capsys.readouterr()
+    args = cli_train_args(run_dir) if how == "same command" else ["train", "--resume", str(run_dir), "--no-progress"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "stopped before its first checkpoint" in err and "starting it again from step 0" in err
+    # Started again from step 0: the same run as one never interrupted, bitwise.
+    assert_same_model(run_dir, reference)
+    assert without_time(read_metrics(run_dir)) == without_time(read_metrics(reference))
+
+
+@pytest.mark.parametrize("steps", ["0", "-5"])
+def test_cli_steps_must_be_positive(tmp_path, capsys, steps):
+    args = cli_train_args(tmp_path / "run")
+    args[args.index("--steps") + 1] = steps
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2 and "--steps: must be a positive integer" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_resume_of_a_finished_run_says_so_and_writes_nothing(cli_run, tmp_path, capsys):
+    _, out = cli_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(out, run_dir)
+    (run_dir / MODEL_FILE).unlink()  # as a crash between the final checkpoint and the model would leave it
+    events = sorted((run_dir / "tensorboard").iterdir())
+    metrics = (run_dir / "metrics.csv").read_text()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run_dir), "--no-progress"]) == 0
+    assert f"{run_dir} is already at step {CLI_STEPS}, its budget: nothing to train" in capsys.readouterr().out
+    assert_same_model(run_dir, out)  # written again from the checkpoint
+    assert main(["train", "--resume", str(run_dir), "--steps", "100", "--no-progress"]) == 2
+    assert f"is already at step {CLI_STEPS}; --steps 100 would go back" in capsys.readouterr().err
+    assert sorted((run_dir / "tensorboard").iterdir()) == events  # no empty TensorBoard file added
+    assert (run_dir / "metrics.csv").read_text() == metrics
 
 
 def test_cli_refuses_an_existing_run_directory(cli_run, capsys):
@@ -506,3 +655,73 @@ def test_a_wrapper_gymnasium_cannot_recreate_still_trains():
 def test_resume_rejects_a_seed(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path), "--seed", "3"]) == 2
     assert "--resume continues a run as it was configured" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Output folders and filesystem errors: one line naming the path, before any work
+# ---------------------------------------------------------------------------------------------------------
+
+
+def bad_output(kind: str, tmp_path: Path) -> Path:
+    """An output folder that cannot be used: an existing file, a path under a file, or an unwritable place."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    if kind == "file":
+        return a_file
+    if kind == "under_file":
+        return a_file / "out"
+    read_only = tmp_path / "read_only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    if not os.access(read_only, os.W_OK):
+        return read_only / "out"
+    # Permissions do not stop root, but /sys refuses new folders to everyone.
+    probe = Path("/sys/s2ac-test-out")
+    try:
+        probe.mkdir()
+    except OSError:
+        return probe
+    probe.rmdir()
+    pytest.skip("no unwritable place for this user")
+
+
+def output_commands(out: Path, runs_root: Path) -> dict[str, list[str]]:
+    return {
+        "train": cli_train_args(out),
+        "entropy": ["entropy", "--out", str(out), "--quick", "--parts", "a", "--no-progress"],
+        "multigoal": ["multigoal", "--out", str(out), "--quick", "--no-progress"],
+        "runtime": ["runtime", "--out", str(out), "--quick", "--no-progress"],
+        "sweep": ["sweep", "--envs", ENV, "--algos", "sac", "--steps", "10", "--out", str(out), "--no-progress"],
+        "report": ["report", str(runs_root), "--out", str(out)],
+    }
+
+
+@pytest.mark.parametrize("kind", ["file", "under_file", "unwritable"])
+@pytest.mark.parametrize("command", ["train", "entropy", "multigoal", "runtime", "sweep", "report"])
+def test_every_command_rejects_an_unusable_output_folder_in_one_line_before_working(
+        cli_run, tmp_path, capsys, monkeypatch, command, kind):
+    from s2ac.experiments import entropy, multigoal, runtime, sweep
+
+    out = bad_output(kind, tmp_path)
+    # The work of each command must not start: measuring, sampling, training.
+    for module, name in ((runtime, "time_calls"), (entropy, "simulate"), (multigoal, "make_agent"),
+                         (sweep, "run_local")):
+        monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail("the work started before the check"))
+    assert main(output_commands(out, cli_run[1])[command]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"s2ac {command}: error: cannot use {out} as the ")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    reason = {"file": "it is an existing file", "under_file": f"{tmp_path / 'a_file'} is a file",
+              "unwritable": ("ermission denied", "not permitted")}[kind]
+    assert any(r in err for r in ((reason,) if isinstance(reason, str) else reason)), err
+
+
+def test_a_filesystem_error_during_training_is_one_line(tmp_path, capsys, monkeypatch):
+    def disk_full(path, arrays, meta):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(checkpoint, "write_atomically", disk_full)
+    out = tmp_path / "run"
+    assert main(cli_train_args(out, steps=30, extra=("checkpoint_every=20",))) == 1
+    err = capsys.readouterr().err
+    assert err == f"s2ac train: error: No space left on device: {out / CHECKPOINT_FILE}\n"

@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
+import warnings
+from typing import TextIO
 
 # name -> (module, one-line help). Keep each module's top-level imports light: all are imported to build
 # the parser.
@@ -35,15 +38,30 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return importlib.import_module(args._module).run(args) or 0
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except ValueError as err:
-        # Bad user input surfaces as ValueError with a specific message; a traceback would only hide it.
-        print(f"s2ac {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.showwarning = functools.partial(_show_warning, args.command)
+        try:
+            return importlib.import_module(args._module).run(args) or 0
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        except ValueError as err:
+            # Bad user input surfaces as ValueError with a specific message; a traceback would only hide it.
+            print(f"s2ac {args.command}: error: {err}", file=sys.stderr)
+            return 2
+        except OSError as err:
+            # The filesystem failed under a command (disk full, a folder removed or made read-only meanwhile):
+            # what and where, in one line. Outputs' folders are checked up front, so this is rare.
+            from s2ac.training.files import describe_os_error
+
+            print(f"s2ac {args.command}: error: {describe_os_error(err)}", file=sys.stderr)
+            return 1
+
+
+def _show_warning(command: str, message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    """A warning as one line naming the command, like the errors (not Python's file:line form)."""
+    print(f"s2ac {command}: warning: {message}", file=sys.stderr if file is None else file)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ class OffPolicyAgent:
 
     name: ClassVar[str]
     config_class: ClassVar[type[OffPolicyConfig]]
+    # The losses the divergence guard watches: both are in units of Q (the critic's squared).
+    divergence_losses: ClassVar[tuple[str, ...]] = ("critic_loss", "actor_loss")
 
     def __init__(self, env: str | gym.Env, seed: int = 0, config: OffPolicyConfig | None = None,
                  **overrides: Any):
@@ -115,8 +117,9 @@ class OffPolicyAgent:
               callback: Any = None) -> OffPolicyAgent:
         """Train until ``total_steps`` environment steps in all (a second call continues). With ``run_dir``
         the run writes its config, metrics, TensorBoard events and checkpoints there."""
-        from s2ac.training.loop import Trainer
+        from s2ac.training.loop import Trainer, check_total_steps
 
+        check_total_steps(total_steps)  # before a run directory is made for a run that cannot start
         if self.trainer is None:
             self.trainer = Trainer(self, run_dir)
         elif run_dir is not None and (self.trainer.run_dir is None or Path(run_dir) != self.trainer.run_dir):
@@ -132,8 +135,13 @@ class OffPolicyAgent:
         own, e.g. ``"softmax"`` for S2AC)."""
         obs = np.asarray(obs, np.float32)
         single = obs.ndim == 1
-        if obs.shape[-1] != self.obs_dim:
-            raise ValueError(f"observation has shape {obs.shape}; this agent expects (..., {self.obs_dim})")
+        if obs.ndim not in (1, 2) or obs.shape[-1] != self.obs_dim:
+            raise ValueError(f"observation has shape {obs.shape}; this agent expects ({self.obs_dim},) or "
+                             f"(batch, {self.obs_dim})")
+        if not np.isfinite(obs).all():
+            # A NaN observation would silently give a NaN action; an infinite one, an arbitrary one.
+            raise ValueError(f"observation holds non-finite values (NaN or inf) at "
+                             f"{np.argwhere(~np.isfinite(obs)).tolist()[:5]}: no action can be selected for it")
         key = jax.random.PRNGKey(np.random.randint(2**31)) if key is None else key
         mode = mode or ("eval" if deterministic else "train")
         actions = np.asarray(self.act_fn(self.state, jnp.atleast_2d(obs), key, mode=mode))
@@ -143,6 +151,9 @@ class OffPolicyAgent:
     def save(self, path: str | Path) -> Path:
         """Write the networks and configuration (not the replay buffer) to ``path`` (``.npz``)."""
         path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"cannot save the agent to {path}: it is a directory; give a file name such as "
+                             f"{path / 'model.npz'}")
         checkpoint.write_atomically(path, checkpoint.tree_to_arrays(self.state, "state/"), self.describe())
         return path
 

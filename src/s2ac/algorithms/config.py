@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -51,8 +53,14 @@ class OffPolicyConfig:
     eval_every: int = 5_000
     eval_episodes: int = 10
     checkpoint_every: int = 10_000
+    # Warn when a loss exceeds this many times the largest |Q| the rewards allow (s2ac.training.health);
+    # None: no divergence guard. stop_on_divergence: stop there instead, keeping the last checkpoint.
+    divergence_factor: float | None = 10.0
+    stop_on_divergence: bool = False
 
     def __post_init__(self) -> None:
+        for name, hint in _field_hints(type(self)).items():
+            _check_kind(name, getattr(self, name), hint)
         _require(0.0 <= self.gamma <= 1.0, "gamma", "must lie in [0, 1]", self.gamma)
         _require(0.0 <= self.polyak < 1.0, "polyak", "must lie in [0, 1)", self.polyak)
         for name in ("critic_lr", "actor_lr", "alpha_lr", "alpha"):
@@ -74,6 +82,10 @@ class OffPolicyConfig:
             _require(isinstance(value, int) and value >= 0, name, "must be a non-negative integer", value)
         _require(self.buffer_size >= self.batch_size, "buffer_size", "must be at least batch_size",
                  self.buffer_size)
+        _require(self.divergence_factor is None or self.divergence_factor > 0, "divergence_factor",
+                 "must be a positive number, or null for no divergence guard", self.divergence_factor)
+        _require(not self.stop_on_divergence or self.divergence_factor is not None, "stop_on_divergence",
+                 "needs a divergence_factor to stop at", self.stop_on_divergence)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -112,6 +124,30 @@ def _describe(hint: Any) -> str:
     if origin is tuple:
         return f"a list of {_describe(args[0])}"
     return "null" if hint is type(None) else f"a {getattr(hint, '__name__', hint)}"
+
+
+@functools.cache
+def _field_hints(cls: type) -> dict[str, Any]:
+    return {f.name: typing.get_type_hints(cls)[f.name] for f in dataclasses.fields(cls)}
+
+
+def _check_kind(name: str, value: Any, hint: Any) -> None:
+    """The checks every field gets from its type, whoever built the config (``from_dict`` coerces JSON, but
+    a direct ``SACConfig(...)`` does not): numbers finite, no ``True`` for a number (Python counts bools as
+    ints), a bool for a flag."""
+    origin, args = get_origin(hint), get_args(hint)
+    kinds = [a for a in args if a is not type(None)] if origin in (typing.Union, types.UnionType) else [hint]
+    if value is None:
+        return  # the field's own check says whether None is allowed
+    if isinstance(value, bool):
+        _require(bool in kinds, name, "must be a number, not true/false", value)
+    elif bool in kinds and len(kinds) == 1:
+        _require(False, name, "must be true or false", value)
+    elif isinstance(value, float):
+        _require(math.isfinite(value), name, "must be a finite number", value)
+    elif isinstance(value, tuple):
+        _require(not any(isinstance(item, bool) for item in value), name, "must hold numbers, not true/false",
+                 value)
 
 
 def _coerce(name: str, value: Any, hint: Any) -> Any:

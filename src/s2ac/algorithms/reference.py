@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from s2ac.training import checkpoint
+from s2ac.training.files import CHECKPOINT_FILE, CONFIG_FILE, MODEL_FILE, write_text_atomically
 from s2ac.training.logger import COLUMNS
-from s2ac.training.loop import CHECKPOINT_FILE, CONFIG_FILE, MODEL_FILE
 
 REFERENCE_ALGOS: dict[str, str] = {"ddpg": "DDPG", "ppo": "PPO"}  # our name -> the libraries' class name
 OFF_POLICY = frozenset({"ddpg"})  # these have a replay buffer to checkpoint
@@ -254,7 +254,7 @@ def _write_config(run_dir: Path, name: str, env_id: str, seed: int, settings: di
                    "obs_dim": int(env.observation_space.shape[0]), "action_dim": int(env.action_space.shape[0]),
                    "reference": True, "s2ac_version": s2ac.__version__, "jax_version": jax.__version__}
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / CONFIG_FILE).write_text(json.dumps(description, indent=2) + "\n")
+    write_text_atomically(run_dir / CONFIG_FILE, json.dumps(description, indent=2) + "\n")
 
 
 def _existing_run(run_dir: Path, name: str, env_id: str, seed: int, settings: dict[str, Any]) -> dict | None:

@@ -5,7 +5,8 @@ critic target and the actor loss. Variants:
 * ``phi``: ``q_0 = N(0, sigma_0^2 I)`` fixed (truncated like ``phi_theta``'s unless ``init_truncation``
   is null); only the critic learns.
 * ``phi_theta``: ``q_0 = N(mu_theta(s), sigma_theta(s)^2)`` truncated to 3 standard deviations, learned end
-  to end through the SVGD steps. With ``svgd_steps=0`` (and no truncation) it is SAC.
+  to end through the SVGD steps. With ``svgd_steps=0`` (one particle, no
+  truncation, ``init_std_bounds=None``) it is SAC.
 * ``amortized``: ``phi_theta`` plus ``f_psi(s, xi)``, an amortized SVGD sampler of ``exp(Q / alpha)`` on
   the same critic (Appendix K), for one-pass action selection. Training is ``phi_theta``'s (the entropy needs
   the unrolled SVGD), so with the same seed its critic and actor follow ``phi_theta``'s exactly.

@@ -45,6 +45,8 @@ class SQL(OffPolicyAgent):
 
     name: ClassVar[str] = "sql"
     config_class: ClassVar[type[SQLConfig]] = SQLConfig
+    # Its actor_loss is the sampler's Stein surrogate, in units of grad Q / alpha, not of Q.
+    divergence_losses: ClassVar[tuple[str, ...]] = ("critic_loss",)
     config: SQLConfig
 
     def init_networks(self, actor_key: Array, sampler_key: Array) -> tuple[eqx.Module | None, eqx.Module | None]:

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from s2ac.envs import make_env, separate_instance
     from s2ac.training.evaluation import evaluate
-    from s2ac.training.loop import CHECKPOINT_FILE, CONFIG_FILE, MODEL_FILE
+    from s2ac.training.files import CHECKPOINT_FILE, CONFIG_FILE, MODEL_FILE
 
     path = args.path
     if path.is_dir():

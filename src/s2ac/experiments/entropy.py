@@ -45,6 +45,7 @@ from s2ac.stein import (
     sgld_sample,
     svgd_sample,
 )
+from s2ac.training.files import prepare_output_dir
 
 # ---------------------------------------------------------------------------------------------------------
 # The study's fixed settings (EXPERIMENTS.md E1).
@@ -415,8 +416,7 @@ def run_study(out_dir: str | Path, config: StudyConfig | None = None, *, progres
     the results (the content of results.json)."""
     config = make_config() if config is None else config
     config.validate()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_dir(out_dir)
     start = time.perf_counter()
     runs = plan(config)
     records: list[dict[str, Any]] = []

@@ -38,7 +38,8 @@ import numpy as np
 
 from s2ac.algorithms.presets import PRESETS
 from s2ac.experiments.outputs import dump_json, print_summary, progress_bar, pyplot
-from s2ac.training.loop import NonFiniteLossError
+from s2ac.training.files import prepare_output_dir
+from s2ac.training.health import TrainingStopped
 
 ENV_ID = "s2ac/MultiGoalMaxEnt-v0"
 WALL_ENV_ID = "s2ac/MultiGoalMaxEntObstacle-v0"
@@ -78,7 +79,7 @@ class StudyConfig:
     activation: str = "elu"
     num_particles: int = 10
     # A fixed kernel variance: with the authors' half-mean heuristic, S2AC(phi, theta) at alpha = 1 collapsed
-    # to NaN at step 2300 of this study (the bandwidth follows the particles down; README "Known issues").
+    # to NaN at step 2300 of this study (the bandwidth follows the particles down; README "Stability").
     bandwidth: float = 1.0
     svgd_steps: int = 10
     svgd_step_size: float = 0.1
@@ -351,8 +352,7 @@ def run_study(out_dir: str | Path, config: StudyConfig | None = None, *, progres
     and return the results (the content of results.json)."""
     config = make_config() if config is None else config
     config.validate()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_dir(out_dir)
     start = time.perf_counter()
     grid = [(a, alpha, s) for a in config.algos for alpha in config.alphas for s in config.seeds]
     bar = progress_bar(len(grid), progress, "E2 agents", "agent")
@@ -364,7 +364,7 @@ def run_study(out_dir: str | Path, config: StudyConfig | None = None, *, progres
         agent = make_agent(algo, alpha, seed, config)
         try:
             trace = train(agent, algo, config)
-        except NonFiniteLossError as err:  # one diverged agent must not cost the rest of the grid
+        except TrainingStopped as err:  # one diverged agent must not cost the rest of the grid
             failed.append({"algo": algo, "alpha": float(alpha), "seed": seed, "error": str(err)})
             if bar is not None:
                 bar.update()

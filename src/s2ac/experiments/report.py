@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from s2ac.experiments.outputs import dump_json, pyplot
+from s2ac.training.files import CONFIG_FILE, METRICS_FILE, prepare_output_dir
 
 # D4RL reference returns (random policy, expert policy) of the Gym MuJoCo tasks: REF_MIN_SCORE / REF_MAX_SCORE of
 # d4rl/infos.py in Farama-Foundation/D4RL (the same numbers for the v0, v1 and v2 datasets). D4RL has none for
@@ -134,9 +135,9 @@ def load_runs(root: str | Path, skipped: list[str] | None = None) -> list[Run]:
     if not root.is_dir():
         raise ValueError(f"run directory {str(root)!r} does not exist or is not a directory")
     runs = []
-    for config_path in sorted(root.rglob("config.json")):
+    for config_path in sorted(root.rglob(CONFIG_FILE)):
         run_dir = config_path.parent
-        if not (run_dir / "metrics.csv").is_file():
+        if not (run_dir / METRICS_FILE).is_file():
             continue
         description = _read_config(config_path)
         try:
@@ -145,7 +146,7 @@ def load_runs(root: str | Path, skipped: list[str] | None = None) -> list[Run]:
         except (TypeError, ValueError) as err:
             raise ValueError(f"{config_path}: {err}") from err
         try:
-            steps, returns = _read_metrics(run_dir / "metrics.csv")
+            steps, returns = _read_metrics(run_dir / METRICS_FILE)
         except NotEvaluatedError as err:
             if skipped is None:
                 raise
@@ -424,7 +425,7 @@ def build_report(root: str | Path, out: str | Path | None = None, *, reps: int =
         raise ValueError(f"unknown normalisation {normalize!r}; expected one of {', '.join(NORMALIZATIONS)}")
     not_evaluated: list[str] = []
     runs = load_runs(root, not_evaluated)
-    out = Path(root) / "report" if out is None else Path(out)
+    out = prepare_output_dir(Path(root) / "report" if out is None else out)  # before the bootstrap's work
     warnings_: list[str] = [f"left out, {reason}" for reason in not_evaluated]
 
     tasks = sorted({run.env for run in runs})
@@ -511,7 +512,6 @@ def build_report(root: str | Path, out: str | Path | None = None, *, reps: int =
         warnings_.append("no task was run by every algorithm: no aggregates")
     report["warnings"] = warnings_
 
-    out.mkdir(parents=True, exist_ok=True)
     report["figures"] = _write_figures(report, out) if figures else []
     report["wall_time_s"] = time.perf_counter() - start
     (out / "report.json").write_text(dump_json(report))

@@ -258,6 +258,7 @@ def run_study(out: str | Path | None, config: RuntimeConfig, progress: bool = Tr
 
     from s2ac.algorithms.presets import get_preset
     from s2ac.envs import make_env
+    from s2ac.training.files import prepare_output_dir
 
     config.validate()
     start = time.perf_counter()
@@ -267,6 +268,8 @@ def run_study(out: str | Path | None, config: RuntimeConfig, progress: bool = Tr
         env = make_env(env_id)
         envs[env_id] = {"obs_dim": int(env.observation_space.shape[0]), "action_dim": int(env.action_space.shape[0])}
         env.close()
+    if out is not None:  # after the cheap checks of the arguments, before any measurement
+        out = prepare_output_dir(out)
 
     algos: dict[str, dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
@@ -304,8 +307,6 @@ def run_study(out: str | Path | None, config: RuntimeConfig, progress: bool = Tr
                "machine": machine_info(devices), "results": rows,
                "wall_time_s": time.perf_counter() - start}
     if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(dump_json(results) + "\n")
         (out / "summary.txt").write_text(format_table(results))
     return results

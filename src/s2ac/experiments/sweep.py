@@ -106,7 +106,7 @@ def run_status(run_dir: str | Path, steps: int) -> tuple[str, int]:
     """``("new", 0)``, ``("partial", step)`` or ``("done", step)`` from the run directory's checkpoint
     (reading only its metadata). A directory started but stopped before its first checkpoint is new."""
     from s2ac.training import checkpoint
-    from s2ac.training.loop import CHECKPOINT_FILE
+    from s2ac.training.files import CHECKPOINT_FILE
 
     path = Path(run_dir) / CHECKPOINT_FILE
     if not path.is_file():
@@ -268,13 +268,13 @@ def run_sweep(specs: Sequence[RunSpec], out: str | Path, backend: str = "local",
     """Bring every run of ``specs`` to its budget on ``backend``; write ``out/sweep.json`` (the runs and what
     happened to each) and return the records. ``worker`` is what each run does (default :func:`execute_run`)."""
     from s2ac.experiments.outputs import dump_json, progress_bar
+    from s2ac.training.files import prepare_output_dir, write_text_atomically
 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     if workers is not None and workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_dir(out, "sweep directory")
     bar = progress_bar(len(specs), progress, "sweep", "run")
 
     def report(record: dict[str, Any]) -> None:
@@ -303,9 +303,7 @@ def run_sweep(specs: Sequence[RunSpec], out: str | Path, backend: str = "local",
                                              r.get("label", ""))])
     summary = {"backend": backend, "workers": workers, "ray_address": ray_address,
                "wall_time_s": round(time.perf_counter() - start, 2), "runs": records}
-    tmp = out / ".sweep.json.tmp"
-    tmp.write_text(dump_json(summary))
-    os.replace(tmp, out / "sweep.json")
+    write_text_atomically(out / "sweep.json", dump_json(summary))
     return records
 
 

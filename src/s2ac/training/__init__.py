@@ -1,5 +1,17 @@
 """The shared off-policy training machinery: replay buffer, loop, evaluation, logs and checkpoints."""
 
-from s2ac.training.loop import NonFiniteLossError, Trainer, resume
+from __future__ import annotations
 
-__all__ = ["NonFiniteLossError", "Trainer", "resume"]
+from typing import Any
+
+__all__ = ["DivergenceError", "NonFiniteLossError", "Trainer", "TrainingStopped", "resume"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, as in s2ac/__init__.py: light modules (files: the run-directory names and the
+    # output-folder check) serve commands that must not import JAX (report, sweep, runtime).
+    if name in __all__:
+        from s2ac.training import loop
+
+        return getattr(loop, name)
+    raise AttributeError(f"module 's2ac.training' has no attribute {name!r}")

@@ -1,5 +1,7 @@
 """Checkpoints and saved models: one ``.npz`` file (arrays plus JSON metadata, no pickle), written to a
-temporary file and renamed into place, so a crash or an interrupt leaves the previous file intact."""
+temporary file and renamed into place, so a crash or an interrupt leaves the previous file intact. The
+temporary file of a write killed outright (SIGKILL, power loss) stays behind; the next write of the same file
+removes it."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 META_KEY = "__meta__"
+_TMP_PREFIX = ".{name}.tmp-"  # followed by the writing process's id
 
 
 class CheckpointError(ValueError):
@@ -27,7 +30,8 @@ def write_atomically(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, 
     partial one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    _remove_stale_temporaries(path)
+    tmp = path.with_name(f"{_TMP_PREFIX.format(name=path.name)}{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
             np.savez(f, **{META_KEY: np.array(json.dumps(meta))}, **arrays)
@@ -43,16 +47,47 @@ def write_atomically(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, 
         os.close(directory)
 
 
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporary files of earlier writes of ``path`` whose process is gone (killed mid-write); a
+    live process's file is left alone, as it may still be renamed into place."""
+    prefix = _TMP_PREFIX.format(name=path.name)
+    for stale in path.parent.glob(f"{prefix}*"):
+        pid = stale.name[len(prefix):]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def _open_npz(path: Path) -> np.lib.npyio.NpzFile:
+    """``np.load`` of a file written here; raises :class:`CheckpointError` for anything that is not one."""
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint or model file at {path}")
+    # np.load takes any non-zip file for a pickle (and refuses it as "pickled data"): say what it is.
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is corrupt or truncated and cannot be loaded (not an .npz archive: "
+                              f"{path.stat().st_size} bytes without a zip directory)")
+    return np.load(path, allow_pickle=False)
+
+
 def read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Arrays and metadata of a file written by :func:`write_atomically`; every member is read, so a
     truncated or altered file fails its CRC check here with a :class:`CheckpointError`."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint or model file at {path}")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with _open_npz(path) as data:
             arrays = {name: data[name] for name in data.files}
         meta = json.loads(str(arrays.pop(META_KEY)))
+    except CheckpointError:
+        raise
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as err:
         raise CheckpointError(f"{path} is corrupt or truncated and cannot be loaded ({type(err).__name__}: "
                               f"{err})") from err
@@ -63,11 +98,11 @@ def read_meta(path: Path) -> dict[str, Any]:
     """Only the metadata of a file written by :func:`write_atomically` (cheap: the arrays are not read), e.g. a
     checkpoint's step. A corrupt file raises :class:`CheckpointError`."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint or model file at {path}")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with _open_npz(path) as data:
             return json.loads(str(data[META_KEY]))
+    except CheckpointError:
+        raise
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as err:
         raise CheckpointError(f"{path} is corrupt or truncated and cannot be loaded ({type(err).__name__}: "
                               f"{err})") from err

@@ -8,13 +8,15 @@ checkpoint.
 Runs resume exactly: every episode's reset is seeded from (seed, episode index), the checkpoint holds the
 networks, optimisers, replay buffer and every random state, and on resume the current episode is rebuilt
 by replaying its actions from its seeded reset. An interrupted and resumed run therefore ends with the same
-weights as an uninterrupted one (on the same machine and JAX version).
+weights as an uninterrupted one (on the same machine and JAX version). A run stopped before its first
+checkpoint has nothing to resume: the same command (or a resume) starts it again from step 0.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 import warnings
 from collections.abc import Callable
@@ -29,17 +31,33 @@ from tqdm.auto import tqdm
 from s2ac.envs import separate_instance
 from s2ac.training import checkpoint
 from s2ac.training.evaluation import STREAM_BATCHES, STREAM_KEY, STREAM_RESET, episode_seed, evaluate
+from s2ac.training.files import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    TENSORBOARD_DIR,
+    prepare_output_dir,
+    write_text_atomically,
+)
+from s2ac.training.health import DivergenceError, NonFiniteLossError, TrainingStopped, monitor_for
 from s2ac.training.logger import HEALTH_COLUMNS, RunLogger
 from s2ac.training.replay import ReplayBuffer
 
 if TYPE_CHECKING:
     from s2ac.algorithms.base import OffPolicyAgent
 
-CONFIG_FILE, CHECKPOINT_FILE, MODEL_FILE = "config.json", "checkpoint.npz", "model.npz"
+__all__ = ["CHECKPOINT_FILE", "CONFIG_FILE", "MODEL_FILE", "DivergenceError", "NonFiniteLossError", "Trainer",
+           "TrainingStopped", "check_total_steps", "read_description", "resume"]
+# The run directory's identity: a run may be started again in a directory whose description matches these.
+IDENTITY_KEYS = ("algo", "env", "seed", "config")
 
 
-class NonFiniteLossError(RuntimeError):
-    """An update produced a NaN or infinite loss; the agent keeps its last finite state."""
+def check_total_steps(total_steps: object) -> int:
+    """``total_steps`` if it is a positive int (a step budget), else a ValueError saying so."""
+    if not isinstance(total_steps, int) or isinstance(total_steps, bool) or total_steps < 1:
+        raise ValueError(f"total_steps must be a positive int, got {total_steps!r}")
+    return total_steps
 
 
 class Trainer:
@@ -59,29 +77,39 @@ class Trainer:
         self.finished_returns: list[float] = []
         self.update_sums: dict[str, float] = {}
         self.update_count = 0
+        self.max_abs_reward = 0.0  # the scale of the returns, for the divergence guard
+        self.health = monitor_for(agent, lambda: self.max_abs_reward)
         self.time_s = 0.0
         self.history: list[dict[str, float]] = []
         self.logger: RunLogger | None = None
         self._clock = time.perf_counter()
+        # The run directory holds this very run, stopped before its first checkpoint: run() starts it again.
+        self.restarting = False
+        self._dir_started = resume  # config.json written (on the first run() of a new run)
         if resume:
             self._load_checkpoint()
         else:
             self.obs = self._reset()
             if self.run_dir is not None:
-                self._start_run_dir()
+                prepare_output_dir(self.run_dir, "run directory")  # fail now, not after the first steps
+                self.restarting = self._check_run_dir()
 
     # --- the loop ----------------------------------------------------------------------------------------
     def run(self, total_steps: int, progress: bool = True,
             callback: Callable[[Trainer], bool | None] | None = None) -> None:
         """Train until ``total_steps`` environment steps; ``callback(trainer)`` after each step may return
         False to stop early."""
-        if not isinstance(total_steps, int) or total_steps < 0:
-            raise ValueError(f"total_steps must be a non-negative int, got {total_steps!r}")
+        check_total_steps(total_steps)
         if total_steps < self.step:
             raise ValueError(f"this run is already at step {self.step}; total_steps={total_steps} would go back")
         cfg = self.agent.config
-        if self.run_dir is not None and self.logger is None:  # closed by close(): continue the same logs
-            self.logger = RunLogger(self.run_dir, resume_step=self.step)
+        if self.run_dir is not None:
+            if not self._dir_started:
+                self._start_run_dir(total_steps)
+            elif self.logger is None and self.step < total_steps:
+                # Resumed, or closed by close(): continue the same logs. Not for a run with nothing left to
+                # do, which would only leave an empty TensorBoard file behind.
+                self.logger = RunLogger(self.run_dir, resume_step=self.step)
         self.total_steps = total_steps
         self._clock, self._row_step, self._row_clock = time.perf_counter(), self.step, time.perf_counter()
         bar = tqdm(total=total_steps, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True,
@@ -124,6 +152,7 @@ class Trainer:
         next_obs, reward, terminated, truncated, _ = agent.env.step(agent.scaler.to_env(action))
         next_obs = np.asarray(next_obs, np.float32)
         self.buffer.add(self.obs, action, float(reward), next_obs, bool(terminated))
+        self.max_abs_reward = max(self.max_abs_reward, abs(float(reward)))
         self.episode_return += float(reward)
         self.episode_length += 1
         if terminated or truncated:
@@ -144,13 +173,13 @@ class Trainer:
         self.key, update_key = jax.random.split(self.key)
         state, metrics = self.agent.update_fn(self.agent.state, batches, update_key)
         metrics = {name: float(value) for name, value in metrics.items()}
-        bad = [name for name, value in metrics.items() if not math.isfinite(value)]
-        if bad:
+        try:
+            self.health.observe(self.step, metrics)
+        except TrainingStopped as err:  # before the new state is kept: the agent keeps its last good one
             where = "no checkpoint was written yet"
             if self.run_dir is not None and (self.run_dir / CHECKPOINT_FILE).exists():
                 where = f"the last checkpoint in {self.run_dir} is intact"
-            raise NonFiniteLossError(f"non-finite {', '.join(f'{n}={metrics[n]}' for n in bad)} in the updates "
-                                     f"at step {self.step}; training stopped and {where}")
+            raise type(err)(f"{err}; training stopped and {where}") from None
         self.agent.state = state
         for name, value in metrics.items():
             self.update_sums[name] = self.update_sums.get(name, 0.0) + value
@@ -169,7 +198,7 @@ class Trainer:
                "critic_loss": means.get("critic_loss", math.nan), "actor_loss": means.get("actor_loss", math.nan),
                "episodes": self.episode, "time_s": self.time_s,
                "steps_per_s": (self.step - self._row_step) / max(now - self._row_clock, 1e-9),
-               **{name: means.get(name, math.nan) for name in HEALTH_COLUMNS}}
+               **{name: means.get(name, math.nan) for name in HEALTH_COLUMNS}, **self.health.counts}
         self.finished_returns, self.update_sums, self.update_count = [], {}, 0
         self.history.append(row)
         if self.logger is not None:
@@ -182,15 +211,45 @@ class Trainer:
         return row
 
     # --- run directory and checkpoints ---------------------------------------------------------------------
-    def _start_run_dir(self) -> None:
+    def _check_run_dir(self) -> bool:
+        """Whether ``run_dir`` holds this very run (same algorithm, environment, seed and config) stopped before
+        its first checkpoint, to be started again; False for a directory without a run; ValueError for a
+        directory holding a run that must not be overwritten."""
         run_dir = self.run_dir
-        if (run_dir / CONFIG_FILE).exists():
+        if not (run_dir / CONFIG_FILE).exists():
+            return False
+        if (run_dir / CHECKPOINT_FILE).exists():
             raise ValueError(f"{run_dir} already holds a run; continue it with `s2ac train --resume {run_dir}` "
                              "or choose another output directory")
+        stored = read_description(run_dir)
+        mine = json.loads(json.dumps(self.agent.describe()))  # as config.json holds it (lists, not tuples)
+        if all(stored.get(key) == mine[key] for key in IDENTITY_KEYS):
+            return True
+        differences = [f"{key} {stored.get(key)!r}, not {mine[key]!r}" for key in ("algo", "env", "seed")
+                       if stored.get(key) != mine[key]]
+        config = stored.get("config") if isinstance(stored.get("config"), dict) else {}
+        changed = sorted(k for k in {*config, *mine["config"]} if config.get(k) != mine["config"].get(k))
+        if changed and not differences:
+            differences.append(f"config values {', '.join(changed)} differ")
+        raise ValueError(f"{run_dir} holds another run ({'; '.join(differences)}) that stopped before its first "
+                         "checkpoint; delete that directory to reuse it, or choose another output directory")
+
+    def _start_run_dir(self, total_steps: int) -> None:
+        run_dir = self.run_dir
+        if self.restarting:
+            # Nothing of the stopped run can be continued; its rows and events would mix with the new run's.
+            warnings.warn(f"{run_dir} holds this run, stopped before its first checkpoint: starting it again from "
+                          "step 0", stacklevel=3)
+            (run_dir / MODEL_FILE).unlink(missing_ok=True)
+            (run_dir / METRICS_FILE).unlink(missing_ok=True)
+            shutil.rmtree(run_dir / TENSORBOARD_DIR, ignore_errors=True)
+            self.restarting = False
         run_dir.mkdir(parents=True, exist_ok=True)
-        description = {**self.agent.describe(), "jax_version": jax.__version__}
-        (run_dir / CONFIG_FILE).write_text(json.dumps(description, indent=2) + "\n")
+        # total_steps: the budget a restart of this run (before its first checkpoint) goes back to.
+        description = {**self.agent.describe(), "total_steps": total_steps, "jax_version": jax.__version__}
+        write_text_atomically(run_dir / CONFIG_FILE, json.dumps(description, indent=2) + "\n")
         self.logger = RunLogger(run_dir)
+        self._dir_started = True
 
     def save_checkpoint(self) -> Path:
         """Write everything needed to continue this run exactly to ``run_dir/checkpoint.npz``, atomically."""
@@ -204,7 +263,8 @@ class Trainer:
                 "episode_return": self.episode_return, "episode_length": self.episode_length,
                 "finished_returns": self.finished_returns, "update_sums": self.update_sums,
                 "update_count": self.update_count, "time_s": self.time_s, "total_steps": self.total_steps,
-                "rng": self.rng.bit_generator.state}
+                "rng": self.rng.bit_generator.state, "max_abs_reward": self.max_abs_reward,
+                "health": self.health.state_dict()}
         path = self.run_dir / CHECKPOINT_FILE
         checkpoint.write_atomically(path, arrays, meta)
         return path
@@ -222,12 +282,15 @@ class Trainer:
         self.rng.bit_generator.state = meta["rng"]
         for name in ("step", "episode", "finished_returns", "update_sums", "update_count", "time_s", "total_steps"):
             setattr(self, name, meta[name])
+        # Checkpoints written before the health monitor: the counts start at 0, the reward scale from the buffer.
+        rewards = self.buffer.rewards[:len(self.buffer)]
+        self.max_abs_reward = meta.get("max_abs_reward", float(np.abs(rewards).max(initial=0.0)))
+        self.health.load_state_dict(meta.get("health", {}))
         self.obs = self._replay_current_episode(meta["episode_length"])
         if self.episode_return != meta["episode_return"]:
             warnings.warn(f"{agent.env_id} did not replay to the same state (return {self.episode_return} vs "
                           f"{meta['episode_return']}): it is not deterministic, so the resumed run will differ "
                           "from an uninterrupted one", stacklevel=2)
-        self.logger = RunLogger(self.run_dir, resume_step=self.step)
 
     def _replay_current_episode(self, length: int) -> np.ndarray:
         """Bring the environment back to where the checkpoint left it: the episode's seeded reset, then the
@@ -241,20 +304,38 @@ class Trainer:
         return obs
 
 
+def read_description(run_dir: str | Path) -> dict[str, Any]:
+    """The content of a run directory's ``config.json``; ValueError if it has none or it is not readable."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise ValueError(f"{run_dir} is not a run directory: it has no {CONFIG_FILE}")
+    try:
+        description = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not a readable run description ({err})") from None
+    if not isinstance(description, dict) or not all(key in description for key in IDENTITY_KEYS):
+        raise ValueError(f"{path} is not a run description of s2ac: it lacks algo, env, seed or config")
+    return description
+
+
 def resume(run_dir: str | Path) -> OffPolicyAgent:
-    """The agent of an interrupted (or finished) run directory, ready to continue with ``learn``."""
+    """The agent of an interrupted (or finished) run directory, ready to continue with ``learn``.
+
+    A run stopped before its first checkpoint has nothing to continue: its agent starts it again from step 0
+    (``agent.trainer.restarting`` is True, ``agent.trainer.total_steps`` its original budget), and ``learn``
+    says so with a warning."""
     from s2ac.algorithms import ALGORITHMS
 
     run_dir = Path(run_dir)
-    config_path = run_dir / CONFIG_FILE
-    if not config_path.is_file():
-        raise ValueError(f"{run_dir} is not a run directory: it has no {CONFIG_FILE}")
-    if not (run_dir / CHECKPOINT_FILE).is_file():
-        raise checkpoint.CheckpointError(f"{run_dir} has no {CHECKPOINT_FILE} yet: the run stopped before its "
-                                         "first checkpoint; start it again")
-    description: dict[str, Any] = json.loads(config_path.read_text())
+    description = read_description(run_dir)
+    if description["algo"] not in ALGORITHMS:
+        raise ValueError(f"{run_dir} is a {description['algo']} run, which `s2ac sweep` resumes, not this one")
     agent_cls = ALGORITHMS[description["algo"]]
     agent = agent_cls(description["env"], seed=description["seed"],
                       config=agent_cls.config_class.from_dict(description["config"]))
-    agent.trainer = Trainer(agent, run_dir, resume=True)
+    if (run_dir / CHECKPOINT_FILE).is_file():
+        agent.trainer = Trainer(agent, run_dir, resume=True)
+    else:
+        agent.trainer = Trainer(agent, run_dir)
+        agent.trainer.total_steps = description.get("total_steps")
     return agent
