@@ -120,6 +120,7 @@ def test_sampler_health_reads_saturation_sigma_and_moves():
     assert float(health["kernel_variance"]) == 2.0 and math.isclose(float(health["svgd_move"]), 0.3, rel_tol=1e-6)
     assert float(health["svgd_step_size"]) == 1.0
     assert set(sampler_health(u, std, {})) == {"saturated_share", "sigma_min", "sigma_max"}
+    assert set(sampler_health(u, None, {})) == {"saturated_share"}  # no q_0 sigma given: none reported
 
 
 def test_s2ac_updates_report_the_samplers_health_within_its_bounds():

@@ -48,12 +48,13 @@ class PolicySample(NamedTuple):
 SATURATION = 5.0  # |u| beyond which tanh's slope 1 - tanh(u)^2 is below 2e-4: the squash has flattened
 
 
-def sampler_health(particles: Array, std: Array, svgd: dict[str, Array]) -> dict[str, Array]:
+def sampler_health(particles: Array, std: Array | None, svgd: dict[str, Array]) -> dict[str, Array]:
     """Scalar health of a policy sample: the share of saturated particles (``|u| > 5``), the range of the
     initial distribution's ``sigma`` and, with SVGD steps, the mean kernel variance, the mean move per step
     in kernel widths, and the mean step size applied (below ``eps`` where the move was limited)."""
-    health = {"saturated_share": jnp.mean(jnp.any(jnp.abs(particles) > SATURATION, axis=-1)),
-              "sigma_min": jnp.min(std), "sigma_max": jnp.max(std)}
+    health = {"saturated_share": jnp.mean(jnp.any(jnp.abs(particles) > SATURATION, axis=-1))}
+    if std is not None:
+        health.update(sigma_min=jnp.min(std), sigma_max=jnp.max(std))
     if svgd:
         health.update(kernel_variance=jnp.mean(svgd["kernel_variance"]), svgd_move=jnp.mean(svgd["move"]),
                       svgd_step_size=jnp.mean(svgd["step_size"]))
@@ -86,9 +87,8 @@ def sample_stein_policy(critic: TwinCritic, obs: Array, initial: Array, log_q0: 
                          bandwidth=sampler.bandwidth, log_det=sampler.log_det, max_move=sampler.max_move,
                          min_kernel_variance=sampler.min_kernel_variance)
     u = result.particles
-    std = jnp.full((1,), jnp.nan, u.dtype) if init_std is None else init_std
     return PolicySample(squash(u, sampler.bound), result.log_q - squash_log_det(u, sampler.bound), u,
-                        sampler_health(u, std, result.diagnostics))
+                        sampler_health(u, init_std, result.diagnostics))
 
 
 def select_particle(critic: TwinCritic, obs: Array, actions: Array, key: Array, mode: Selection,
