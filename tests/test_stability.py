@@ -216,8 +216,14 @@ def test_the_study_records_each_run_and_a_rerun_trains_nothing(tmp_path, capsys)
     assert "current defaults: 2 runs, 0 with a non-finite loss" in summary and "target met" in summary
     assert (tmp_path / "stability.png").stat().st_size > 0
     again = stability.run_study(config, tmp_path, workers=1, progress=False)
-    assert [r["status"] for r in again["runs"]] == ["skipped", "skipped"]
-    assert again["totals"] == results["totals"]
+    sweep = json.loads((tmp_path / "sweep.json").read_text())
+    assert [r["status"] for r in sweep["runs"]] == ["skipped", "skipped"]  # nothing trained again
+    assert again["totals"] == results["totals"] and again["runs"] == results["runs"]
+    # A larger grid over the same directory, reported without training: the new cells are listed as missing.
+    bigger = stability.StabilityConfig(**{**config.__dict__, "alphas": ("1", "tuned", "0.1")})
+    partial = stability.run_study(bigger, tmp_path, train=False)
+    assert len(partial["runs"]) == 2 and len(partial["missing"]) == 1 and "alpha_0.1" in partial["missing"][0]
+    assert "1 planned runs have no outcome yet" in (tmp_path / "summary.txt").read_text()
 
 
 def test_analyse_run_reads_a_nonfinite_failure_and_impossible_entropy(tmp_path):

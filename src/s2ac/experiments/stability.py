@@ -194,6 +194,9 @@ def format_summary(results: dict[str, Any]) -> str:
     for o in results["runs"]:
         if o["other_error"]:
             lines.append(f"error in {o['run_dir']}: {o['other_error']}")
+    if results["missing"]:
+        lines.append(f"{len(results['missing'])} planned runs have no outcome yet (not trained, or interrupted): "
+                     "run the same command again to train them")
     return "\n".join(lines) + "\n"
 
 
@@ -232,24 +235,29 @@ def plot(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def run_study(config: StabilityConfig, out: str | Path, workers: int | None = None,
-              progress: bool = True) -> dict[str, Any]:
-    """Train what is missing, then write ``results.json``, ``summary.txt`` and ``stability.png`` to ``out``."""
+def run_study(config: StabilityConfig, out: str | Path, workers: int | None = None, progress: bool = True,
+              train: bool = True) -> dict[str, Any]:
+    """Train what is missing (unless ``train`` is False), then write ``results.json``, ``summary.txt`` and
+    ``stability.png`` to ``out`` from every run whose outcome is recorded; the others are listed as missing."""
     from s2ac.experiments.outputs import dump_json
 
     out = Path(out)
     start = time.perf_counter()
     specs = plan(config)
-    outcomes = run_sweep(specs, out, workers=workers, progress=progress, worker=run_and_record)
-    order = {spec.run_dir(out): i for i, spec in enumerate(specs)}
-    outcomes.sort(key=lambda o: order[Path(o["run_dir"])])
-    runs = [o for o in outcomes if o["status"] != "busy"]
+    if train:
+        run_sweep(specs, out, workers=workers, progress=progress, worker=run_and_record)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+    recorded = [spec.run_dir(out) / OUTCOME_FILE for spec in specs]
+    runs = [json.loads(path.read_text()) for path in recorded if path.is_file()]
+    missing = [str(path.parent) for path in recorded if not path.is_file()]
     results = {"config": asdict(config), "default_sets": DEFAULT_SETS,
                "wall_time_s": round(time.perf_counter() - start, 1), "runs": _finite(runs),
-               "totals": summarise(runs)}
+               "missing": missing, "totals": summarise(runs)}
     (out / "results.json").write_text(dump_json(results))
     (out / "summary.txt").write_text(format_summary(results))
-    plot(results, out / "stability.png")
+    if runs:
+        plot(results, out / "stability.png")
     return results
 
 
@@ -278,6 +286,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--defaults", nargs="+", default=None, choices=list(DEFAULT_SETS),
                         help="default sets to run, in priority order (default: current previous)")
     parser.add_argument("--workers", type=int, default=None, help="runs at once (default: one per CPU)")
+    parser.add_argument("--no-train", action="store_true",
+                        help="train nothing: write the results of the runs finished so far (the others are listed)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -292,6 +302,6 @@ def run(args: argparse.Namespace) -> int:
 
     for env_id in config.envs:  # a bad task id fails here, not in every worker
         make_env(env_id).close()
-    results = run_study(config, args.out, args.workers, not args.no_progress)
+    results = run_study(config, args.out, args.workers, not args.no_progress, train=not args.no_train)
     print_summary(args.out, results)
     return 0 if all(t["target_met"] for name, t in results["totals"].items() if name == "current") else 1
