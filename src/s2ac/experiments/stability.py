@@ -249,7 +249,8 @@ def run_study(config: StabilityConfig, out: str | Path, workers: int | None = No
     else:
         out.mkdir(parents=True, exist_ok=True)
     recorded = [spec.run_dir(out) / OUTCOME_FILE for spec in specs]
-    runs = [json.loads(path.read_text()) for path in recorded if path.is_file()]
+    # A run trained elsewhere (another machine sharing the grid) recorded its directory there: name it here.
+    runs = [{**json.loads(path.read_text()), "run_dir": str(path.parent)} for path in recorded if path.is_file()]
     missing = [str(path.parent) for path in recorded if not path.is_file()]
     results = {"config": asdict(config), "default_sets": DEFAULT_SETS,
                "wall_time_s": round(time.perf_counter() - start, 1), "runs": _finite(runs),
