@@ -222,10 +222,11 @@ def plot(results: dict[str, Any], path: Path) -> None:
                 axes[row, col].scatter(failed, [0.0] * len(failed), marker="x", s=60, color=f"C{g}")
         bound = next(o["entropy_bound"] for o in runs if o["env"] == env)
         axes[1, col].axhline(bound, color="k", ls="--", lw=0.8)
-        axes[1, col].set_yscale("symlog")
+        axes[1, col].set_yscale("symlog", linthresh=10.0)  # linear where estimates are sane, log where they ran away
+        axes[1, col].yaxis.set_major_formatter(plt.FuncFormatter(lambda value, _: f"{value:g}"))
         axes[0, col].set_title(env, fontsize=10)
         for row, name in enumerate(("final return", "largest entropy estimate")):
-            axes[row, col].set_xticks(range(len(alphas)), alphas)
+            axes[row, col].set_xticks(range(len(alphas)), [a.removeprefix("alpha_") for a in alphas])
             axes[row, col].set_ylabel(name)
         axes[1, col].set_xlabel("alpha")
     axes[0, 0].legend(fontsize=7)
