@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from s2ac.algorithms.presets import PRESETS, get_preset
+from s2ac.algorithms.presets import ALGORITHM_NAMES, ALIASES, canonical_name, get_preset
 
 BACKENDS = ("local", "ray")
 # --quick: a few thousand steps, with the schedule scaled down so that learning starts and is evaluated.
@@ -68,8 +68,7 @@ def plan(envs: Sequence[str], algos: Sequence[str], seeds: Sequence[int], steps:
     ``defaults`` are assignments applied where known and silently dropped elsewhere; ``settings`` win."""
     if not envs or not algos or not seeds:
         raise ValueError("a sweep needs at least one task (--envs), algorithm (--algos) and seed (--seeds)")
-    for algo in algos:
-        get_preset(algo)
+    algos = [canonical_name(algo) for algo in algos]  # an alias runs into its preset's directory
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise ValueError(f"--steps must be a positive integer, got {steps!r}")
     for seed in seeds:
@@ -313,8 +312,10 @@ def run_sweep(specs: Sequence[RunSpec], out: str | Path, backend: str = "local",
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--envs", nargs="+", required=True, metavar="ENV", help="Gymnasium task ids, e.g. Hopper-v5")
-    parser.add_argument("--algos", nargs="+", required=True, metavar="ALGO", choices=list(PRESETS),
-                        help=f"algorithms: {' '.join(PRESETS)} (ddpg, ppo need the 'baselines' extra)")
+    aliases = ", ".join(f"{alias} = {name}" for alias, name in ALIASES.items())
+    parser.add_argument("--algos", nargs="+", required=True, metavar="ALGO", choices=ALGORITHM_NAMES,
+                        help=f"algorithms: {' '.join(ALGORITHM_NAMES)} ({aliases}; ddpg, ppo need the "
+                             "'baselines' extra)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4], metavar="SEED",
                         help="seeds (default 0 1 2 3 4)")
     parser.add_argument("--steps", type=int, default=None, help=f"environment steps per run (--quick: {QUICK_STEPS})")
