@@ -1,5 +1,5 @@
 """Typed, validated hyperparameters: one frozen dataclass per algorithm, every value in one place
-(defaults from MATH.md section 11, the authors' code)."""
+(defaults from docs/math.md section 11, the authors' code)."""
 
 from __future__ import annotations
 
@@ -251,7 +251,7 @@ class S2ACConfig(OffPolicyConfig):
     eval_selection: Literal["random", "max_q", "softmax", "amortized"] = "max_q"
     amortized_lr: float = 1e-3
     amortized_hidden: tuple[int, ...] = (256, 256)
-    authors_compat: bool = False  # reproduce the authors' code's departures (MATH.md section 10)
+    authors_compat: bool = False  # reproduce the authors' code's departures (docs/math.md section 10)
 
     def __post_init__(self) -> None:
         super().__post_init__()

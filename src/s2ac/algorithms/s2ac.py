@@ -1,4 +1,4 @@
-"""Stein Soft Actor-Critic (Messaoud et al., ICLR 2024; MATH.md sections 5-7): the actor-critic whose policy
+"""Stein Soft Actor-Critic (Messaoud et al., ICLR 2024; docs/math.md sections 5-7): the actor-critic whose policy
 is SVGD toward ``exp(Q / alpha)`` from an initial Gaussian, with the closed-form ``log pi`` in both the
 critic target and the actor loss. Variants:
 

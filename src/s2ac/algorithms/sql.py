@@ -1,4 +1,4 @@
-"""Soft Q-Learning (Haarnoja et al. 2017; MATH.md section 8) in the shared loop.
+"""Soft Q-Learning (Haarnoja et al. 2017; docs/math.md section 8) in the shared loop.
 
 The soft value is estimated by importance sampling with a uniform proposal on ``[-1, 1]^d``,
 ``V(s') = alpha [logsumexp_k(Q'(s', a_k) / alpha) - log M + d log 2]``, the critic regresses on

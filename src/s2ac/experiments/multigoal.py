@@ -2,7 +2,7 @@
 
 ``s2ac multigoal --out DIR [--quick] [--algos ...] [--alphas ...] [--seeds ...]`` trains every algorithm of
 the grid (S2AC(phi), S2AC(phi, theta), amortized S2AC, SAC, SQL, SAC-NF) for every fixed temperature alpha
-and seed on ``s2ac/MultiGoalMaxEnt-v0`` (30-step episodes; S2AC with L = 10 SVGD steps, MATH.md section 11),
+and seed on ``s2ac/MultiGoalMaxEnt-v0`` (30-step episodes; S2AC with L = 10 SVGD steps, docs/math.md section 11),
 with the library's own agents and training loop, then evaluates each agent:
 
 - ``test_episodes`` (20) test trajectories from the origin, without and with the wall
@@ -51,7 +51,7 @@ ALGOS = ("s2ac_phi", "s2ac_phi_theta", "s2ac_amortized", "sac", "sql", "sacnf")
 ALGO_LABELS = {name: PRESETS[name].label for name in ALGOS}
 S2AC_VARIANTS = {name: PRESETS[name].settings["variant"] for name in ALGOS if PRESETS[name].algo == "s2ac"}
 # How each algorithm acts in the test trajectories (a ``predict`` mode): S2AC draws a particle with
-# probability softmax(Q / alpha) (MATH.md section 11), amortized S2AC uses its one-pass sampler (Fig. 17),
+# probability softmax(Q / alpha) (docs/math.md section 11), amortized S2AC uses its one-pass sampler (Fig. 17),
 # the others sample their policy.
 TEST_MODES = {"s2ac_phi": "softmax", "s2ac_phi_theta": "softmax", "s2ac_amortized": "amortized", "sac": "train",
               "sql": "train", "sacnf": "train"}

@@ -1,4 +1,4 @@
-"""The S2AC policy (MATH.md section 5, paper Algorithm 1): particles from ``q_0`` moved by ``L`` SVGD steps
+"""The S2AC policy (docs/math.md section 5, paper Algorithm 1): particles from ``q_0`` moved by ``L`` SVGD steps
 toward ``exp(Q(s, c tanh u) / alpha)`` in the unsquashed space, then squashed, with a closed-form
 ``log pi``. Also how one action is picked from a state's particles."""
 
@@ -64,7 +64,7 @@ def stein_log_target(critic: TwinCritic, obs: Array, alpha: Array, sampler: Stei
     """``log p(u|s) = min_k Q_k(s, c tanh u) / alpha + sum_k log(c (1 - tanh(u_k)^2))``: the density whose
     push-forward through ``c tanh`` is ``exp(Q(s, a) / alpha)``.
 
-    With ``authors_compat`` it is the authors' code's ``Q(s, u)``: no temperature, no squash (MATH.md 10).
+    With ``authors_compat`` it is the authors' code's ``Q(s, u)``: no temperature, no squash (docs/math.md 10).
     """
     states = obs[:, None, :]
     if sampler.authors_compat:

@@ -1,5 +1,5 @@
 """What every particle sampler here shares: the target, the input checks, the change-of-variables
-bookkeeping ``log q_{l+1}(x_{l+1}) = log q_l(x_l) - log|det dT/dx|`` (MATH.md section 3) and the loop.
+bookkeeping ``log q_{l+1}(x_{l+1}) = log q_l(x_l) - log|det dT/dx|`` (docs/math.md section 3) and the loop.
 """
 
 from __future__ import annotations

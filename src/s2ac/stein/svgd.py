@@ -1,4 +1,4 @@
-"""SVGD with an RBF kernel and its closed-form log-density (MATH.md sections 2-4; paper Eq. 1, Thm 3.1, 3.3).
+"""SVGD with an RBF kernel and its closed-form log-density (docs/math.md sections 2-4; paper Eq. 1, Thm 3.1, 3.3).
 
 Read top to bottom: the field that moves the particles, the closed-form trace of its Jacobian, one step,
 and the sampler that runs ``L`` steps while accumulating ``log q_L``.
