@@ -157,8 +157,8 @@ def test_stability_options_are_validated(values, message):
 
 
 def test_the_step_size_floor_follows_the_step():
-    assert S2ACConfig(svgd_step_size=0.03).stein_sampler().min_kernel_variance == 0.03
-    assert S2ACConfig(min_kernel_variance=None).stein_sampler().min_kernel_variance is None
+    assert S2ACConfig(svgd_step_size=0.03).svgd_settings().min_kernel_variance == 0.03
+    assert S2ACConfig(min_kernel_variance=None).svgd_settings().min_kernel_variance is None
 
 
 # --- the study -------------------------------------------------------------------------------------------

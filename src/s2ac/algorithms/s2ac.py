@@ -30,7 +30,7 @@ from s2ac.policies import (
     AmortizedSampler,
     GaussianActor,
     PolicySample,
-    SteinSampler,
+    SVGDSettings,
     sample_stein_policy,
     select_particle,
 )
@@ -46,8 +46,10 @@ class S2AC(OffPolicyAgent):
     config: S2ACConfig
 
     @property
-    def sampler(self) -> SteinSampler:
-        return self.config.stein_sampler()
+    def svgd_settings(self) -> SVGDSettings:
+        return self.config.svgd_settings()
+
+    sampler = svgd_settings  # the former name
 
     def init_networks(self, actor_key: Array, sampler_key: Array) -> tuple[eqx.Module | None, eqx.Module | None]:
         cfg = self.config
@@ -60,13 +62,13 @@ class S2AC(OffPolicyAgent):
 
     def policy(self, actor: GaussianActor | None, critic: TwinCritic, obs: Array, key: Array,
                alpha: Array) -> PolicySample:
-        cfg, sampler = self.config, self.sampler
+        cfg, sampler = self.config, self.svgd_settings
         if actor is None:
             mean = jnp.zeros((obs.shape[0], self.action_dim), obs.dtype)
             std = jnp.full_like(mean, cfg.init_std)
         else:
             mean, std = actor(obs)
-        u0, log_q0 = normal_sample(key, mean, std, sampler.num_particles, sampler.truncation)
+        u0, log_q0 = normal_sample(key, mean, std, sampler.num_particles, sampler.init_truncation)
         if cfg.authors_compat and actor is None:
             # The authors draw S2AC(phi)'s particles with std sigma_0 but score them with variance sigma_0,
             # and ignore the truncation (its box would not contain the particles under the other scale).

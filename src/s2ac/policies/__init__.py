@@ -8,6 +8,7 @@ from s2ac.policies.stein import (
     PolicySample,
     Selection,
     SteinSampler,
+    SVGDSettings,
     sample_stein_policy,
     sampler_health,
     select_particle,
@@ -15,7 +16,7 @@ from s2ac.policies.stein import (
 )
 
 __all__ = [
-    "SELECTIONS", "AmortizedSampler", "GaussianActor", "PolicySample", "Selection", "SteinSampler",
+    "SELECTIONS", "AmortizedSampler", "GaussianActor", "PolicySample", "SVGDSettings", "Selection", "SteinSampler",
     "amortized_stein_loss", "sample_squashed_gaussian", "sample_stein_policy", "sampler_health", "select_particle",
     "squash", "squash_log_det", "stein_direction", "stein_log_target",
 ]

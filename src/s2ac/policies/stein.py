@@ -20,19 +20,29 @@ SELECTIONS: tuple[str, ...] = ("random", "max_q", "softmax", "amortized")
 
 
 @dataclass(frozen=True)
-class SteinSampler:
-    """The static settings of the Stein policy's sampler."""
+class SVGDSettings:
+    """The static settings of the Stein policy's sampling, named as in :class:`s2ac.S2ACConfig` (which builds
+    them with ``svgd_settings()``): ``num_particles`` m per state, ``svgd_steps`` L, ``svgd_step_size`` eps,
+    ``bandwidth`` (the kernel variance ``sigma^2`` or a heuristic's name, docs/math.md section 2),
+    ``svgd_max_move`` (kernel widths a particle may move per step; None: eps as it is), ``min_kernel_variance``
+    (a floor under a heuristic's ``sigma^2``, resolved to a number or None), ``init_truncation`` (q_0 truncated
+    to this many standard deviations; None: not truncated), ``log_det`` (``"trace"``: Thm 3.3's closed form,
+    ``"exact"``: autograd), ``bound`` c of the squash and ``authors_compat`` (docs/math.md section 10)."""
 
     num_particles: int = 10
-    num_steps: int = 3
-    step_size: float = 0.1
+    svgd_steps: int = 3
+    svgd_step_size: float = 0.1
     bandwidth: Bandwidth = "half_mean"
-    max_move: float | None = None  # kernel widths a particle may move per step (None: eps as it is)
-    min_kernel_variance: float | None = None  # floor under a heuristic bandwidth
-    truncation: float | None = 3.0
+    svgd_max_move: float | None = None
+    min_kernel_variance: float | None = None
+    init_truncation: float | None = 3.0
     log_det: Literal["trace", "exact"] = "trace"
     bound: float = 1.0
     authors_compat: bool = False
+
+
+SteinSampler = SVGDSettings
+"""Deprecated name of :class:`SVGDSettings` (its fields now carry the config's names)."""
 
 
 class PolicySample(NamedTuple):
@@ -60,20 +70,20 @@ def sampler_health(particles: Array, std: Array, svgd: dict[str, Array]) -> dict
     return jax.lax.stop_gradient(health)
 
 
-def stein_log_target(critic: TwinCritic, obs: Array, alpha: Array, sampler: SteinSampler) -> LogProb:
+def stein_log_target(critic: TwinCritic, obs: Array, alpha: Array, settings: SVGDSettings) -> LogProb:
     """``log p(u|s) = min_k Q_k(s, c tanh u) / alpha + sum_k log(c (1 - tanh(u_k)^2))``: the density whose
     push-forward through ``c tanh`` is ``exp(Q(s, a) / alpha)``.
 
     With ``authors_compat`` it is the authors' code's ``Q(s, u)``: no temperature, no squash (docs/math.md 10).
     """
     states = obs[:, None, :]
-    if sampler.authors_compat:
+    if settings.authors_compat:
         return lambda u: critic.min_q(states, u)
-    return lambda u: critic.min_q(states, squash(u, sampler.bound)) / alpha + squash_log_det(u, sampler.bound)
+    return lambda u: critic.min_q(states, squash(u, settings.bound)) / alpha + squash_log_det(u, settings.bound)
 
 
 def sample_stein_policy(critic: TwinCritic, obs: Array, initial: Array, log_q0: Array, alpha: Array,
-                        sampler: SteinSampler, init_std: Array | None = None) -> PolicySample:
+                        settings: SVGDSettings, init_std: Array | None = None) -> PolicySample:
     """Move initial particles ``u_0 ~ q_0`` ``(B, m, d)`` with log-density ``log_q0`` ``(B, m)`` by ``L`` SVGD
     steps toward :func:`stein_log_target` and squash them: actions with their closed-form ``log pi``.
 
@@ -81,13 +91,13 @@ def sample_stein_policy(critic: TwinCritic, obs: Array, initial: Array, log_q0: 
     reparameterisation); gradients also reach the critic's parameters, which callers freeze as needed.
     ``init_std``: ``q_0``'s standard deviations ``(B, d)``, reported in the sample's health.
     """
-    result = svgd_sample(stein_log_target(critic, obs, alpha, sampler), initial, log_q0,
-                         num_steps=sampler.num_steps, step_size=sampler.step_size,
-                         bandwidth=sampler.bandwidth, log_det=sampler.log_det, max_move=sampler.max_move,
-                         min_kernel_variance=sampler.min_kernel_variance)
+    result = svgd_sample(stein_log_target(critic, obs, alpha, settings), initial, log_q0,
+                         num_steps=settings.svgd_steps, step_size=settings.svgd_step_size,
+                         bandwidth=settings.bandwidth, log_det=settings.log_det, max_move=settings.svgd_max_move,
+                         min_kernel_variance=settings.min_kernel_variance)
     u = result.particles
     std = jnp.full((1,), jnp.nan, u.dtype) if init_std is None else init_std
-    return PolicySample(squash(u, sampler.bound), result.log_q - squash_log_det(u, sampler.bound), u,
+    return PolicySample(squash(u, settings.bound), result.log_q - squash_log_det(u, settings.bound), u,
                         sampler_health(u, std, result.diagnostics))
 
 
