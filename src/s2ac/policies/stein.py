@@ -1,6 +1,18 @@
-"""The S2AC policy (docs/math.md section 5, paper Algorithm 1): particles from ``q_0`` moved by ``L`` SVGD steps
-toward ``exp(Q(s, c tanh u) / alpha)`` in the unsquashed space, then squashed, with a closed-form
-``log pi``. Also how one action is picked from a state's particles."""
+"""The S2AC policy (docs/math.md section 5, paper Section 3.1 and Algorithm 1), read top to bottom:
+
+1. :func:`draw_initial_particles`: ``u_0 ~ q_0(.|s)``, a (truncated) Gaussian, fixed for S2AC(phi) and the
+   actor's ``N(mu_theta(s), sigma_theta(s)^2)`` for S2AC(phi, theta) (section 5.1), with ``log q_0(u_0)``;
+2. :func:`stein_log_target`: the log-density SVGD moves them toward, ``min_k Q_k(s, c tanh u) / alpha`` plus
+   the squash's log-Jacobian (section 5.2);
+3. :func:`sample_stein_policy`: ``L`` SVGD steps (paper Eq. 1, :func:`s2ac.stein.svgd_step`) with
+   ``log q_L`` by the change of variables (Eq. 10, Thm 3.1) and its closed-form trace (Thm 3.3), both in
+   :func:`s2ac.stein.svgd_sample`; then the squash ``a = c tanh(u_L)`` and ``log pi(a|s) = log q_L(u_L) -
+   sum_k log(c (1 - tanh(u_L,k)^2))`` (section 5.3);
+4. :func:`stein_policy`: the three in one call (what ``S2AC.policy`` is). The entropy of the policy at ``s``
+   is Eq. 11's ``-(1/m) sum_i log pi(a_i|s)`` (:func:`s2ac.stein.entropy_estimate`), which the losses use.
+
+Also how one action is picked from a state's particles (:func:`select_particle`).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +24,9 @@ import jax.numpy as jnp
 from jax import Array
 
 from s2ac.networks import TwinCritic
+from s2ac.policies.gaussian import GaussianActor
 from s2ac.policies.squash import squash, squash_log_det
-from s2ac.stein import Bandwidth, LogProb, svgd_sample
+from s2ac.stein import Bandwidth, LogProb, normal_log_prob, normal_sample, svgd_sample
 
 Selection = Literal["random", "max_q", "softmax", "amortized"]
 SELECTIONS: tuple[str, ...] = ("random", "max_q", "softmax", "amortized")
@@ -70,8 +83,31 @@ def sampler_health(particles: Array, std: Array, svgd: dict[str, Array]) -> dict
     return jax.lax.stop_gradient(health)
 
 
+def draw_initial_particles(actor: GaussianActor | None, obs: Array, key: Array, settings: SVGDSettings,
+                           action_dim: int, init_std: float) -> tuple[Array, Array, Array]:
+    """Step 1 (docs/math.md section 5.1): ``m`` particles ``u_0 ~ q_0(.|s)`` per state ``(B, m, d)``, their
+    ``log q_0(u_0)`` ``(B, m)`` and ``q_0``'s standard deviations ``(B, d)``.
+
+    ``q_0`` is ``N(0, init_std^2 I)`` without an actor (S2AC(phi)), else the actor's ``N(mu_theta(s),
+    diag sigma_theta(s)^2)`` (S2AC(phi, theta)), drawn by reparameterisation so that gradients reach
+    ``theta``; truncated to ``init_truncation`` standard deviations unless that is None.
+    """
+    if actor is None:
+        mean = jnp.zeros((obs.shape[0], action_dim), obs.dtype)
+        std = jnp.full_like(mean, init_std)
+    else:
+        mean, std = actor(obs)
+    u0, log_q0 = normal_sample(key, mean, std, settings.num_particles, settings.init_truncation)
+    if settings.authors_compat and actor is None:
+        # The authors draw S2AC(phi)'s particles with std sigma_0 but score them with variance sigma_0,
+        # and ignore the truncation (its box would not contain the particles under the other scale).
+        log_q0 = normal_log_prob(u0, mean, jnp.sqrt(std))
+    return u0, log_q0, std
+
+
 def stein_log_target(critic: TwinCritic, obs: Array, alpha: Array, settings: SVGDSettings) -> LogProb:
-    """``log p(u|s) = min_k Q_k(s, c tanh u) / alpha + sum_k log(c (1 - tanh(u_k)^2))``: the density whose
+    """Step 2 (docs/math.md section 5.2): ``log p(u|s) = min_k Q_k(s, c tanh u) / alpha + sum_k log(c (1 -
+    tanh(u_k)^2))``, the density whose
     push-forward through ``c tanh`` is ``exp(Q(s, a) / alpha)``.
 
     With ``authors_compat`` it is the authors' code's ``Q(s, u)``: no temperature, no squash (docs/math.md 10).
@@ -84,8 +120,10 @@ def stein_log_target(critic: TwinCritic, obs: Array, alpha: Array, settings: SVG
 
 def sample_stein_policy(critic: TwinCritic, obs: Array, initial: Array, log_q0: Array, alpha: Array,
                         settings: SVGDSettings, init_std: Array | None = None) -> PolicySample:
-    """Move initial particles ``u_0 ~ q_0`` ``(B, m, d)`` with log-density ``log_q0`` ``(B, m)`` by ``L`` SVGD
-    steps toward :func:`stein_log_target` and squash them: actions with their closed-form ``log pi``.
+    """Step 3: move initial particles ``u_0 ~ q_0`` ``(B, m, d)`` with log-density ``log_q0`` ``(B, m)`` by
+    ``L`` SVGD steps (Eq. 1) toward :func:`stein_log_target`, tracking ``log q_L`` (Eq. 10, Thm 3.1, by Thm 3.3's
+    closed-form trace unless ``log_det="exact"``), and squash them: actions with ``log pi = log q_L(u_L)`` minus
+    the squash's log-Jacobian (docs/math.md section 5.3).
 
     Differentiable through every SVGD step and into ``q_0``'s parameters (if ``initial`` was drawn by
     reparameterisation); gradients also reach the critic's parameters, which callers freeze as needed.
@@ -99,6 +137,14 @@ def sample_stein_policy(critic: TwinCritic, obs: Array, initial: Array, log_q0: 
     std = jnp.full((1,), jnp.nan, u.dtype) if init_std is None else init_std
     return PolicySample(squash(u, settings.bound), result.log_q - squash_log_det(u, settings.bound), u,
                         sampler_health(u, std, result.diagnostics))
+
+
+def stein_policy(actor: GaussianActor | None, critic: TwinCritic, obs: Array, key: Array, alpha: Array,
+                 settings: SVGDSettings, action_dim: int, init_std: float) -> PolicySample:
+    """The S2AC policy at states ``obs`` ``(B, obs_dim)``: ``m`` actions per state ``(B, m, d)`` with their
+    ``log pi`` ``(B, m)``: :func:`draw_initial_particles`, then :func:`sample_stein_policy`."""
+    u0, log_q0, std = draw_initial_particles(actor, obs, key, settings, action_dim, init_std)
+    return sample_stein_policy(critic, obs, u0, log_q0, alpha, settings, init_std=std)
 
 
 def select_particle(critic: TwinCritic, obs: Array, actions: Array, key: Array, mode: Selection,

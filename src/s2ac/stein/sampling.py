@@ -118,5 +118,6 @@ def run_chain(step: Step, particles: Array, log_q0: Array, num_steps: int, key: 
 
 
 def entropy_estimate(log_q: Array) -> Array:
-    """Entropy of each state's particle distribution, ``-(1/m) sum_i log q(x_i)``: ``(..., m) -> (...)``."""
+    """The paper's Eq. 11: the entropy of each state's particle distribution, ``-(1/m) sum_i log q(x_i)``, from
+    the particles' log-densities (``log q_L`` of Eq. 10, or S2AC's ``log pi``): ``(..., m) -> (...)``."""
     return -jnp.mean(log_q, axis=-1)
