@@ -18,10 +18,10 @@ import jax.numpy as jnp
 import optax
 from jax import Array
 
+from s2ac.batch import Batch
 from s2ac.networks import TwinCritic
 from s2ac.policies import AmortizedSampler, PolicySample, amortized_stein_loss
 from s2ac.stein import entropy_estimate, score
-from s2ac.training.replay import Batch
 
 Policy = Callable[[eqx.Module | None, TwinCritic, Array, Array, Array], PolicySample]
 """``(actor, critic, obs, key, alpha) -> PolicySample`` with actions ``(B, m, d)`` and ``log_pi`` ``(B, m)``."""

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from s2ac import algorithms  # the package alone imports no JAX: its algorithms load on first use
+
 if TYPE_CHECKING:
-    from s2ac.algorithms.base import OffPolicyAgent
+    from s2ac.algorithms.base import OffPolicyAgent  # for annotations only
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class Preset:
     algo: str
     label: str
     settings: dict[str, Any] = field(default_factory=dict)
-    reference: bool = False  # a stable-baselines3/sbx baseline (s2ac.algorithms.reference)
+    reference: bool = False  # a stable-baselines3/sbx baseline (s2ac.training.reference)
 
 
 PRESETS: dict[str, Preset] = {
@@ -68,15 +70,13 @@ def make_agent(name: str, env: Any, seed: int = 0, assignments: Sequence[str] = 
                **settings: Any) -> OffPolicyAgent:
     """A new agent of the preset ``name`` on ``env``: the preset's settings on the algorithm's default config,
     then ``settings`` (keyword values), then ``assignments`` (``--set key=value`` strings). The reference
-    baselines are not agents of this library: :func:`s2ac.algorithms.reference.train_reference` trains them."""
-    from s2ac.algorithms import ALGORITHMS
-
+    baselines are not agents of this library: :func:`s2ac.training.reference.train_reference` trains them."""
     preset = get_preset(name)
     if preset.reference:
-        raise ValueError(f"{name} is a reference baseline; train it with s2ac.algorithms.reference.train_reference")
-    cls = ALGORITHMS[preset.algo]
-    config = cls.config_class.from_dict({**preset.settings, **settings}).with_overrides(list(assignments))
-    return cls(env, seed=seed, config=config)
+        raise ValueError(f"{name} is a reference baseline; train it with s2ac.training.reference.train_reference")
+    config_class = algorithms.ALGORITHMS[preset.algo].config_class
+    config = config_class.from_dict({**preset.settings, **settings}).with_overrides(list(assignments))
+    return algorithms.agent_from_description({"algo": preset.algo, "env": env, "seed": seed, "config": config})
 
 
 def preset_of(description: dict[str, Any]) -> str:

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from s2ac.algorithms.presets import TRAINABLE_NAMES, make_agent
+from s2ac.training.files import CHECKPOINT_FILE, METRICS_FILE, MODEL_FILE, TENSORBOARD_DIR
+from s2ac.training.health import TrainingStopped
 
 
 def positive_int(text: str) -> int:
@@ -44,9 +46,7 @@ def say(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from s2ac.training.files import CHECKPOINT_FILE, METRICS_FILE, MODEL_FILE, TENSORBOARD_DIR
-    from s2ac.training.health import TrainingStopped
-    from s2ac.training.loop import resume
+    from s2ac.training.loop import resume  # imports JAX: not at command-line start-up
 
     if args.resume is not None:
         if args.algo or args.env or args.out or args.overrides or args.seed is not None:

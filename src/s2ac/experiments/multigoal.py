@@ -36,7 +36,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import s2ac.envs  # noqa: F401  (registers the multigoal ids with Gymnasium)
 from s2ac.algorithms.presets import PRESETS
+from s2ac.algorithms.presets import make_agent as make_preset_agent
+from s2ac.envs.multigoal import MAXENT_GOALS, WALL
 from s2ac.experiments.outputs import dump_json, print_summary, progress_bar, pyplot
 from s2ac.training.files import prepare_output_dir
 from s2ac.training.health import TrainingStopped
@@ -167,8 +170,6 @@ def agent_settings(algo: str, alpha: float, config: StudyConfig) -> dict[str, An
 
 
 def make_agent(algo: str, alpha: float, seed: int, config: StudyConfig):
-    from s2ac.algorithms.presets import make_agent as make_preset_agent
-
     return make_preset_agent(algo, ENV_ID, seed, **agent_settings(algo, alpha, config))
 
 
@@ -208,8 +209,6 @@ def rollouts(agent, env_id: str, episodes: int, mode: str, seed: int) -> dict[st
     episode's positions ``(T+1, 2)`` (start included), the index of the goal it ended at (-1: none), its
     return and whether a wall ever blocked it."""
     import gymnasium as gym
-
-    import s2ac.envs  # noqa: F401  (registers the ids)
 
     envs = [gym.make(env_id) for _ in range(episodes)]
     obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]).astype(np.float32)
@@ -469,8 +468,6 @@ OUTCOME_COLORS = {"G1": "C0", "G2": "C1", "G3": "C2", "none": "0.5"}
 
 def _plane(ax, wall: bool = False) -> None:
     from matplotlib.patches import Circle
-
-    from s2ac.envs.multigoal import MAXENT_GOALS, WALL
 
     for name, goal in zip(GOAL_NAMES, MAXENT_GOALS, strict=True):
         ax.add_patch(Circle(goal, 0.5, color=OUTCOME_COLORS[name], alpha=0.35, lw=0))

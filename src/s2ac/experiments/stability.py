@@ -29,6 +29,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from s2ac.algorithms.presets import get_preset
+from s2ac.envs import make_env
+from s2ac.experiments.outputs import dump_json, print_summary, pyplot
 from s2ac.experiments.sweep import RunSpec, execute_run, run_sweep
 
 ENVS = ("Pendulum-v1", "Hopper-v5", "s2ac/MultiGoalMaxEnt-v0")
@@ -64,8 +67,6 @@ class StabilityConfig:
     schedule: tuple[str, ...] = SCHEDULE
 
     def __post_init__(self) -> None:
-        from s2ac.algorithms.presets import get_preset
-
         for name in ("envs", "variants", "alphas", "seeds", "defaults"):
             if not getattr(self, name):
                 raise ValueError(f"--{name} needs at least one value")
@@ -200,8 +201,6 @@ def format_summary(results: dict[str, Any]) -> str:
 def plot(results: dict[str, Any], path: Path) -> None:
     """Final return (top) and largest entropy estimate (bottom) against alpha, one column per task; a cross marks
     a run stopped by a non-finite loss, the dashed line the entropy bound ``d log 2``."""
-    from s2ac.experiments.outputs import pyplot
-
     plt = pyplot()
     runs = results["runs"]
     envs = list(dict.fromkeys(o["env"] for o in runs))
@@ -235,8 +234,6 @@ def plot(results: dict[str, Any], path: Path) -> None:
 def run_study(config: StabilityConfig, out: str | Path, workers: int | None = None,
               progress: bool = True) -> dict[str, Any]:
     """Train what is missing, then write ``results.json``, ``summary.txt`` and ``stability.png`` to ``out``."""
-    from s2ac.experiments.outputs import dump_json
-
     out = Path(out)
     start = time.perf_counter()
     specs = plan(config)
@@ -287,8 +284,6 @@ def run(args: argparse.Namespace) -> int:
              if getattr(args, name) is not None}
     values = {**base, **given}
     config = StabilityConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-    from s2ac.envs import make_env
-    from s2ac.experiments.outputs import print_summary
 
     for env_id in config.envs:  # a bad task id fails here, not in every worker
         make_env(env_id).close()
