@@ -23,7 +23,11 @@ _EXPORTS = {
     "SQL": "s2ac.algorithms.sql",
 }
 
-__all__ = ["ALGORITHMS", "agent_from_description", *_EXPORTS]
+__all__ = ["ALGORITHMS", "UnknownAlgorithmError", "agent_from_description", *_EXPORTS]
+
+
+class UnknownAlgorithmError(ValueError):
+    """A description names no algorithm of :data:`ALGORITHMS`."""
 
 
 def agent_from_description(description: Mapping[str, Any], env: Any = None,
@@ -32,13 +36,13 @@ def agent_from_description(description: Mapping[str, Any], env: Any = None,
     a preset's): ``algo`` (a key of :data:`ALGORITHMS`), ``env`` (``env`` overrides it: an id or an instance),
     ``seed`` and ``config`` (a dict, as saved, or a config object). The one place that turns a name into an
     agent: :meth:`OffPolicyAgent.load`, :func:`s2ac.training.resume` and :func:`s2ac.algorithms.presets.make_agent`
-    use it. ``cls``: the class to build (default: the one ``algo`` names). A ``ValueError`` for an unknown
-    algorithm."""
+    use it. ``cls``: the class to build (default: the one ``algo`` names). :class:`UnknownAlgorithmError`, a
+    ``ValueError``, for an unknown algorithm."""
     if cls is None:
         algorithms = __getattr__("ALGORITHMS")
         name = description.get("algo")
         if name not in algorithms:
-            raise ValueError(f"unknown algorithm {name!r}; expected one of {', '.join(algorithms)}")
+            raise UnknownAlgorithmError(f"unknown algorithm {name!r}; expected one of {', '.join(algorithms)}")
         cls = algorithms[name]
     config = description["config"]
     if isinstance(config, Mapping):

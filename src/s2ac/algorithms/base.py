@@ -23,7 +23,7 @@ from jax import Array
 
 import s2ac
 from s2ac import checkpoint
-from s2ac.algorithms import actor_critic, agent_from_description
+from s2ac.algorithms import UnknownAlgorithmError, actor_critic, agent_from_description
 from s2ac.algorithms.actor_critic import AgentState, Batch, Optimizers, UpdateSettings
 from s2ac.algorithms.config import OffPolicyConfig
 from s2ac.envs import ActionScaler, env_name, make_env
@@ -167,10 +167,8 @@ class OffPolicyAgent:
             raise checkpoint.CheckpointError(f"{path} holds a {meta.get('algo')!r} agent, not {cls.name!r}")
         try:
             agent = agent_from_description(meta, env, cls=None if cls is OffPolicyAgent else cls)
-        except ValueError as err:
-            if str(err).startswith("unknown algorithm"):
-                raise checkpoint.CheckpointError(f"{path} names an unknown algorithm {meta.get('algo')!r}") from None
-            raise
+        except UnknownAlgorithmError:
+            raise checkpoint.CheckpointError(f"{path} names an unknown algorithm {meta.get('algo')!r}") from None
         agent.state = checkpoint.arrays_to_tree(agent.state, arrays, "state/", path)
         return agent
 

@@ -29,7 +29,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from s2ac import checkpoint
-from s2ac.algorithms import agent_from_description
+from s2ac.algorithms import UnknownAlgorithmError, agent_from_description
 from s2ac.envs import separate_instance
 from s2ac.training.evaluation import STREAM_BATCHES, STREAM_KEY, STREAM_RESET, episode_seed, evaluate
 from s2ac.training.files import (
@@ -341,11 +341,9 @@ def resume(run_dir: str | Path) -> Trainable:
     description = read_description(run_dir)
     try:
         agent = agent_from_description(description)
-    except ValueError as err:
-        if str(err).startswith("unknown algorithm"):
-            raise ValueError(f"{run_dir} is a {description['algo']} run, which `s2ac sweep` resumes, not this "
-                             "one") from None
-        raise
+    except UnknownAlgorithmError:
+        algo = description["algo"]
+        raise ValueError(f"{run_dir} is a {algo} run, which `s2ac sweep` resumes, not this one") from None
     if (run_dir / CHECKPOINT_FILE).is_file():
         agent.trainer = Trainer(agent, run_dir, resume=True)
     else:

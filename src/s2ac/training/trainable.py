@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
+@runtime_checkable
 class Trainable(Protocol):
     """An off-policy agent the :class:`s2ac.training.Trainer` can train, evaluate, log and checkpoint.
 
