@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import s2ac
-from s2ac.algorithms.presets import get_preset, make_agent
+from s2ac.algorithms.presets import ALIASES, get_preset, make_agent
 from s2ac.envs import make_env
 from s2ac.experiments.outputs import dump_json, print_summary, progress_bar
 from s2ac.training.files import prepare_output_dir
@@ -89,7 +89,7 @@ def make_config(quick: bool = False, *, envs: Sequence[str] | None = None, algos
     """The full table, or with ``quick`` one environment (Hopper-v5) and 200 calls; explicit values win."""
     config = RuntimeConfig(
         envs=tuple(envs) if envs is not None else (ENVS[:1] if quick else ENVS),
-        algos=tuple(algos) if algos is not None else ALGOS,
+        algos=tuple(ALIASES.get(algo, algo) for algo in algos) if algos is not None else ALGOS,  # s2ac: its preset
         calls=calls if calls is not None else (QUICK_CALLS if quick else CALLS),
         devices=tuple(dict.fromkeys(devices)) if devices is not None else None,
         warmup=warmup, quick=quick)
@@ -348,8 +348,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (created): results.json, summary.txt")
     parser.add_argument("--envs", nargs="+", default=None, metavar="ENV",
                         help=f"Gymnasium ids (default {' '.join(ENVS)}; --quick {ENVS[0]})")
-    parser.add_argument("--algos", nargs="+", default=None, choices=ALGOS, metavar="ALGO",
-                        help=f"presets to time, among {', '.join(ALGOS)} (default all)")
+    aliases = [alias for alias, name in ALIASES.items() if name in ALGOS]
+    parser.add_argument("--algos", nargs="+", default=None, choices=(*aliases, *ALGOS), metavar="ALGO",
+                        help=f"presets to time, among {', '.join(ALGOS)} (default all; s2ac = s2ac_phi_theta)")
     parser.add_argument("--calls", type=int, default=None,
                         help=f"timed calls per agent and device (default {CALLS}, --quick {QUICK_CALLS})")
     parser.add_argument("--devices", nargs="+", default=None, choices=DEVICES, metavar="DEVICE",
