@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import s2ac.envs  # noqa: F401  (registers the multigoal ids with Gymnasium)
-from s2ac.algorithms.presets import PRESETS
+from s2ac.algorithms.presets import ALIASES, PRESETS
 from s2ac.algorithms.presets import make_agent as make_preset_agent
 from s2ac.envs.multigoal import MAXENT_GOALS, WALL
 from s2ac.experiments.outputs import dump_json, print_summary, progress_bar, pyplot
@@ -689,7 +689,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="a reduced grid (2 alphas, 1 seed, 2000 steps, "
                         "64-unit networks)")
     parser.add_argument("--algos", nargs="+", default=None, metavar="ALGO",
-                        help=f"algorithms to train (default all: {' '.join(ALGOS)})")
+                        help=f"algorithms to train (default all: {' '.join(ALGOS)}; s2ac = s2ac_phi_theta)")
     parser.add_argument("--alphas", nargs="+", type=float, default=None, metavar="ALPHA",
                         help="fixed temperatures (default 1 5 20 50; --quick 5 50)")
     parser.add_argument("--seeds", nargs="+", type=int, default=None, metavar="SEED",
@@ -704,6 +704,8 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
     for name in ("algos", "alphas", "seeds"):
         if getattr(args, name) is not None:
             overrides[name] = tuple(getattr(args, name))
+    if "algos" in overrides:
+        overrides["algos"] = tuple(ALIASES.get(algo, algo) for algo in overrides["algos"])  # s2ac: its preset
     if args.steps is not None:
         overrides["total_steps"] = args.steps
     return make_config(args.quick, **overrides)
