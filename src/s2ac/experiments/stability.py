@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from s2ac.algorithms.presets import get_preset
+from s2ac.algorithms.presets import ALIASES, get_preset
 from s2ac.envs import make_env
 from s2ac.experiments.outputs import dump_json, print_summary, pyplot
 from s2ac.experiments.sweep import RunSpec, execute_run, run_sweep
@@ -67,6 +67,8 @@ class StabilityConfig:
     schedule: tuple[str, ...] = SCHEDULE
 
     def __post_init__(self) -> None:
+        # s2ac is s2ac_phi_theta here as in every command (one run directory for the two names).
+        object.__setattr__(self, "variants", tuple(ALIASES.get(variant, variant) for variant in self.variants))
         for name in ("envs", "variants", "alphas", "seeds", "defaults"):
             if not getattr(self, name):
                 raise ValueError(f"--{name} needs at least one value")
@@ -267,7 +269,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Pendulum and multigoal, S2AC(phi, theta), alpha 0.01, 1, tuned, 1 seed, 2000 steps")
     parser.add_argument("--envs", nargs="+", default=None, metavar="ENV", help=f"tasks (default {' '.join(ENVS)})")
     parser.add_argument("--variants", nargs="+", default=None, metavar="PRESET",
-                        help=f"S2AC presets (default {' '.join(VARIANTS)})")
+                        help=f"S2AC presets (default {' '.join(VARIANTS)}; s2ac = s2ac_phi_theta)")
     parser.add_argument("--alphas", nargs="+", default=None, metavar="ALPHA",
                         help=f"fixed temperatures or 'tuned' (default {' '.join(ALPHAS)})")
     parser.add_argument("--seeds", nargs="+", type=int, default=None, metavar="SEED", help="seeds (default 0 1)")
