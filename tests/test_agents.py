@@ -1,8 +1,8 @@
 """Tests of the agents: SAC and the three S2AC variants, their policies, losses and gradients, short training
-runs, action selection and saved models (MATH.md sections 5-7, 10, 11).
+runs, action selection and saved models (docs/math.md sections 5-7, 10, 11).
 
 The references (the Stein policy's target, its squash correction, the first-order-only gradient) are
-written here from MATH.md, independently of the library's policy code, and compared with it.
+written here from docs/math.md, independently of the library's policy code, and compared with it.
 
 JIT compilation dominates the run time, so agents are built and trained once per module and shared, and
 XLA's persistent compilation cache (a temporary directory for this session, unless one is configured)
@@ -40,7 +40,7 @@ RUNS = {
     "sac": (SAC, {}),
     "phi": (S2AC, {"variant": "phi"}),
     "phi_theta": (S2AC, {}),
-    # The amortized run also covers the authors' code's departures (MATH.md section 10).
+    # The amortized run also covers the authors' code's departures (docs/math.md section 10).
     "amortized_compat": (S2AC, {"variant": "amortized", "authors_compat": True}),
 }
 
@@ -68,7 +68,7 @@ def random_obs(seed: int, size: int = 16) -> jnp.ndarray:
 
 
 def log_one_minus_tanh2(u):
-    """The squash correction written naively, as in MATH.md section 5.3 (c = 1)."""
+    """The squash correction written naively, as in docs/math.md section 5.3 (c = 1)."""
     return jnp.sum(jnp.log(1.0 - jnp.tanh(u) ** 2), axis=-1)
 
 
@@ -161,7 +161,7 @@ def test_stein_policy_log_pi_is_log_q_minus_squash(variant, authors_compat):
     obs, key, alpha = random_obs(11, 8), jax.random.PRNGKey(12), jnp.asarray(0.35, jnp.float32)
     sample = agent.policy(state.actor, state.critic, obs, key, alpha)
 
-    # Independently: q_0, then L SVGD steps toward the target of MATH.md section 5.2 (or section 10's).
+    # Independently: q_0, then L SVGD steps toward the target of docs/math.md section 5.2 (or section 10's).
     if variant == "phi":
         mean = jnp.zeros((obs.shape[0], ACTION_DIM))
         std = jnp.full_like(mean, cfg.init_std)

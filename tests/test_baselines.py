@@ -89,7 +89,7 @@ class _QuadraticCritic(eqx.Module):
 def test_amortized_svgd_step_recovers_a_gaussian_target():
     """``update_amortized`` (shared by SQL and amortized S2AC) moves ``f_psi``'s samples to ``N(c, alpha I)``:
     the mean to within 0.05 and the std within 25% of sqrt(alpha) (the S2AC particles as the kernel set,
-    MATH.md section 7's reading, shrank the std to 0.03 here)."""
+    docs/math.md section 7's reading, shrank the std to 0.03 here)."""
     import optax
 
     from s2ac.algorithms.actor_critic import AgentState, Optimizers, UpdateSettings, update_amortized

@@ -1,5 +1,5 @@
 """Tests of the initial distribution ``q_0``: a diagonal Gaussian, optionally truncated to ``t`` standard
-deviations by inverse-CDF sampling (MATH.md section 5.1)."""
+deviations by inverse-CDF sampling (docs/math.md section 5.1)."""
 
 from __future__ import annotations
 

@@ -109,3 +109,12 @@ def test_every_algorithm_of_the_study_uses_one_smooth_activation():
     config = make_config()
     for algo in multigoal.ALGOS:
         assert multigoal.agent_settings(algo, 1.0, config)["activation"] == "elu"
+
+
+def test_s2ac_is_an_alias_of_s2ac_phi_theta():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    multigoal.add_arguments(parser)
+    config = multigoal.config_from_args(parser.parse_args(["--out", "x", "--quick", "--algos", "s2ac", "sac"]))
+    assert config.algos == ("s2ac_phi_theta", "sac")

@@ -92,6 +92,11 @@ def test_time_calls_gives_one_sample_per_call():
     assert all(s.shape == (7,) and np.all(s > 0) for s in samples.values())
 
 
+def test_s2ac_is_an_alias_of_s2ac_phi_theta():
+    assert parse(["--out", "x", "--algos", "s2ac", "sac"]).algos == ["s2ac", "sac"]
+    assert runtime.make_config(algos=["s2ac", "sac"]).algos == ("s2ac_phi_theta", "sac")
+
+
 def test_unknown_algorithm_is_rejected(capsys):
     with pytest.raises(ValueError, match="unknown algorithm 'ddpg' for the runtime table; expected one of sac, sql"):
         runtime.make_config(algos=["ddpg"])

@@ -1,4 +1,4 @@
-"""Tests of SGLD, DLD and HMC with the change-of-variables bookkeeping (MATH.md section 9), and of the
+"""Tests of SGLD, DLD and HMC with the change-of-variables bookkeeping (docs/math.md section 9), and of the
 shared chain machinery (``run_chain``, ``per_particle_jacobian``, ``score``, ``entropy_estimate``).
 
 References are written independently of the library: for a Gaussian target the Langevin drift is affine

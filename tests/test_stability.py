@@ -158,8 +158,8 @@ def test_stability_options_are_validated(values, message):
 
 
 def test_the_step_size_floor_follows_the_step():
-    assert S2ACConfig(svgd_step_size=0.03).stein_sampler().min_kernel_variance == 0.03
-    assert S2ACConfig(min_kernel_variance=None).stein_sampler().min_kernel_variance is None
+    assert S2ACConfig(svgd_step_size=0.03).svgd_settings().min_kernel_variance == 0.03
+    assert S2ACConfig(min_kernel_variance=None).svgd_settings().min_kernel_variance is None
 
 
 # --- the study -------------------------------------------------------------------------------------------
@@ -236,3 +236,10 @@ def test_analyse_run_reads_a_nonfinite_failure_and_impossible_entropy(tmp_path):
     assert outcome["nonfinite_step"] == 1350 and outcome["other_error"] is None
     assert outcome["impossible_entropy"] == 1 and outcome["max_saturated_share"] == 0.5
     assert outcome["min_kernel_variance"] == 1e-8 and outcome["final_return"] == -20
+
+
+def test_s2ac_is_an_alias_of_s2ac_phi_theta_in_the_variants():
+    config = stability.StabilityConfig(variants=("s2ac", "s2ac_phi"))
+    assert config.variants == ("s2ac_phi_theta", "s2ac_phi")
+    with pytest.raises(ValueError, match="--variants takes S2AC presets"):
+        stability.StabilityConfig(variants=("sac",))

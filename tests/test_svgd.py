@@ -1,7 +1,7 @@
-"""Tests of SVGD with its closed-form log-density (MATH.md sections 2-4).
+"""Tests of SVGD with its closed-form log-density (docs/math.md sections 2-4).
 
 The references here (the leave-one-out field, the full field, the exact per-particle log-det, the kernel
-heuristics) are written independently of the library, from the formulas of MATH.md, and compared with it.
+heuristics) are written independently of the library, from the formulas of docs/math.md, and compared with it.
 Tight comparisons run in float64 through ``jax.enable_x64`` as a context manager; the global default
 (float32) is left alone.
 """
@@ -208,7 +208,7 @@ def test_rbf_kernel_values():
 # ---------------------------------------------------------------------------------------------------------
 
 def test_svgd_field_matches_direct_loop():
-    """MATH.md section 2: ``phi(a_i) = 1/m sum_j [k(a_j, a_i) g_j + k(a_j, a_i) (a_i - a_j) / s2]``."""
+    """docs/math.md section 2: ``phi(a_i) = 1/m sum_j [k(a_j, a_i) g_j + k(a_j, a_i) (a_i - a_j) / s2]``."""
     with jax.enable_x64(True):
         a, g = random_state(jax.random.PRNGKey(5), 2, 5, 3)
 
@@ -285,7 +285,7 @@ def test_closed_form_trace_in_float32_is_close():
 
 def test_svgd_step_moves_by_eps_times_field():
     """The step moves each particle by ``eps * phi(a_i)``; at ``x = a_i`` the full field of the reference
-    (``j != i`` sum plus ``grad log p(a_i)``) is MATH.md's ``phi(a_i)``."""
+    (``j != i`` sum plus ``grad log p(a_i)``) is docs/math.md's ``phi(a_i)``."""
     eps = 0.05
     with jax.enable_x64(True):
         a = jax.random.normal(jax.random.PRNGKey(21), (2, 5, 2))
@@ -508,7 +508,7 @@ def test_svgd_moves_moments_toward_gaussian_target(bandwidth):
 
 def test_entropy_estimate_increases_with_target_std():
     """Same initial particles scaled with the target, same step size and number of steps (moderate: the
-    closed-form estimator keeps drifting down after convergence, MATH.md section 4)."""
+    closed-form estimator keeps drifting down after convergence, docs/math.md section 4)."""
     batch, m, d, num_steps = 16, 32, 2, 50
     z = jax.random.normal(jax.random.PRNGKey(60), (batch, m, d))
 

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from s2ac.cli import main
+from s2ac.algorithms.presets import ALGORITHM_NAMES, PRESETS, get_preset, make_agent
+from s2ac.cli import build_parser, main
 from s2ac.experiments.sweep import RunSpec, execute_run, plan, run_status, run_sweep
 from s2ac.training import checkpoint
 
@@ -120,6 +121,37 @@ def test_ray_backend_on_a_local_instance(tmp_path):
     for spec in specs:
         assert run_status(spec.run_dir(tmp_path), 100) == ("done", 100)
         assert metrics_steps(spec.run_dir(tmp_path)) == [100]
+
+
+def test_s2ac_is_an_alias_of_s2ac_phi_theta_in_the_sweep():
+    specs = plan([ENV], ["s2ac", "s2ac_phi_theta", "sac"], [0], 100)
+    assert [spec.algo for spec in specs] == ["s2ac_phi_theta", "sac"]  # one run directory for the two names
+    args = build_parser().parse_args(["sweep", "--envs", ENV, "--algos", "s2ac", "sac", "--steps", "10",
+                                      "--out", "x"])
+    assert args.algos == ["s2ac", "sac"]
+
+
+def test_train_and_sweep_take_the_same_algorithm_names(capsys):
+    """One table (s2ac.algorithms.presets) decides the names of every command; the reference baselines are the
+    sweep's only."""
+    train = {a.dest: a for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions}
+    sweep = {a.dest: a for a in build_parser()._subparsers._group_actions[0].choices["sweep"]._actions}
+    assert set(sweep["algos"].choices) == set(ALGORITHM_NAMES) == {*PRESETS, "s2ac"}
+    assert set(train["algo"].choices) == {name for name in ALGORITHM_NAMES if not get_preset(name).reference}
+    assert {"s2ac", "s2ac_phi", "s2ac_phi_theta", "s2ac_amortized", "sac", "sql", "sacnf"} <= set(train["algo"].choices)
+    with pytest.raises(SystemExit):
+        main(["train", "--algo", "td3"])
+    assert "s2ac_phi_theta" in capsys.readouterr().err  # the error lists the choices
+    with pytest.raises(ValueError, match=r"unknown algorithm 'td3'; expected one of s2ac, s2ac_phi,"):
+        get_preset("td3")
+
+
+def test_train_preset_is_the_algorithm_with_its_settings():
+    """``--algo s2ac_phi`` = ``--algo s2ac --set variant=phi``; ``--algo s2ac`` = ``--algo s2ac_phi_theta``."""
+    agent = make_agent("s2ac_phi", ENV, 0, ["critic_hidden=[8]"])
+    assert (agent.name, agent.config.variant, agent.config.critic_hidden) == ("s2ac", "phi", (8,))
+    assert make_agent("s2ac", ENV, 0, ["variant=phi", "critic_hidden=[8]"]).config == agent.config
+    assert make_agent("s2ac", ENV).config == make_agent("s2ac_phi_theta", ENV).config == type(agent.config)()
 
 
 def test_command_line_errors(tmp_path, capsys):

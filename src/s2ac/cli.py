@@ -10,6 +10,8 @@ import sys
 import warnings
 from typing import TextIO
 
+from s2ac.training.files import describe_os_error
+
 # name -> (module, one-line help). Keep each module's top-level imports light: all are imported to build
 # the parser.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -52,8 +54,6 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as err:
             # The filesystem failed under a command (disk full, a folder removed or made read-only meanwhile):
             # what and where, in one line. Outputs' folders are checked up front, so this is rare.
-            from s2ac.training.files import describe_os_error
-
             print(f"s2ac {args.command}: error: {describe_os_error(err)}", file=sys.stderr)
             return 1
 

@@ -75,7 +75,8 @@ class MLP(eqx.Module):
 
 
 class TwinCritic(eqx.Module):
-    """``n`` independent Q-networks ``Q_k(s, a)`` with stacked parameters, evaluated in one vmapped call."""
+    """``n`` independent Q-networks ``Q_k(s, a)``: their parameters stacked in one ensemble (built by one
+    vmap), each critic evaluated in turn with its own matrix products (see :meth:`__call__`)."""
 
     ensemble: MLP
 

@@ -1,5 +1,5 @@
 """The maximum-entropy actor-critic shared by SAC, SAC-NF and S2AC: losses and pure update steps over an
-immutable state (MATH.md section 6). An algorithm is this plus its policy: a function that draws ``m``
+immutable state (docs/math.md section 6). An algorithm is this plus its policy: a function that draws ``m``
 actions per state with their ``log pi`` (one Gaussian sample for SAC, SVGD particles for S2AC). SQL reuses
 the critic, sampler and target steps with its own soft value.
 
@@ -18,10 +18,10 @@ import jax.numpy as jnp
 import optax
 from jax import Array
 
+from s2ac.batch import Batch
 from s2ac.networks import TwinCritic
 from s2ac.policies import AmortizedSampler, PolicySample, amortized_stein_loss
 from s2ac.stein import entropy_estimate, score
-from s2ac.training.replay import Batch
 
 Policy = Callable[[eqx.Module | None, TwinCritic, Array, Array, Array], PolicySample]
 """``(actor, critic, obs, key, alpha) -> PolicySample`` with actions ``(B, m, d)`` and ``log_pi`` ``(B, m)``."""
@@ -144,7 +144,7 @@ def update_amortized(state: AgentState, obs: Array, key: Array, num_particles: i
     they define toward ``exp(min_k Q / alpha)``.
 
     The particle set is the sampler's own: measured on a Gaussian target, moving ``f_psi``'s samples along the
-    direction of the S2AC particles instead (MATH.md section 7's reading) shrinks them to a point (std 0.03
+    direction of the S2AC particles instead (docs/math.md section 7's reading) shrinks them to a point (std 0.03
     against the target's 0.22), while the sampler's own set recovers the target (0.20)."""
     k_particles, k_query = jax.random.split(key)
     particles = jax.lax.stop_gradient(state.amortized.sample(obs, k_particles, num_particles))

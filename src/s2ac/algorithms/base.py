@@ -2,8 +2,9 @@
 ``Agent(env, seed=0, **config).learn(total_steps)``, ``.predict(obs)``, ``.save(path)``, ``Agent.load(path)``.
 
 An algorithm subclass supplies only its networks (:meth:`init_networks`), its policy (:meth:`policy`) and
-its action selection (:meth:`select_actions`); the update steps are :mod:`s2ac.algorithms.actor_critic`'s and
-the training loop is :mod:`s2ac.training.loop`'s.
+its action selection (:meth:`select_actions`); the update steps are :mod:`s2ac.algorithms.actor_critic`'s.
+The agent does not know the training loop: the loop (:mod:`s2ac.training`, a layer above) drives any
+:class:`s2ac.training.Trainable`, which this class is; :meth:`learn` only hands the agent to it.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ import optax
 from jax import Array
 
 import s2ac
-from s2ac.algorithms import actor_critic
+from s2ac import checkpoint
+from s2ac.algorithms import UnknownAlgorithmError, actor_critic, agent_from_description
 from s2ac.algorithms.actor_critic import AgentState, Batch, Optimizers, UpdateSettings
 from s2ac.algorithms.config import OffPolicyConfig
 from s2ac.envs import ActionScaler, env_name, make_env
 from s2ac.networks import TwinCritic
 from s2ac.policies import PolicySample
-from s2ac.training import checkpoint
 
 
 class OffPolicyAgent:
@@ -116,17 +117,13 @@ class OffPolicyAgent:
     def learn(self, total_steps: int, run_dir: str | Path | None = None, progress: bool = True,
               callback: Any = None) -> OffPolicyAgent:
         """Train until ``total_steps`` environment steps in all (a second call continues). With ``run_dir``
-        the run writes its config, metrics, TensorBoard events and checkpoints there."""
-        from s2ac.training.loop import Trainer, check_total_steps
+        the run writes its config, metrics, TensorBoard events and checkpoints there. The same as
+        :func:`s2ac.training.learn` on this agent."""
+        # The one upward reference, by design: the training layer sits above the agents (docs/architecture.md),
+        # and this Stable-Baselines3-style door hands the agent to it when called.
+        from s2ac.training.loop import learn
 
-        check_total_steps(total_steps)  # before a run directory is made for a run that cannot start
-        if self.trainer is None:
-            self.trainer = Trainer(self, run_dir)
-        elif run_dir is not None and (self.trainer.run_dir is None or Path(run_dir) != self.trainer.run_dir):
-            raise ValueError(f"this agent is already training into {self.trainer.run_dir or 'no run directory'}; "
-                             f"a later learn() continues that run and cannot switch to {run_dir}")
-        self.trainer.run(total_steps, progress=progress, callback=callback)
-        return self
+        return learn(self, total_steps, run_dir=run_dir, progress=progress, callback=callback)
 
     def predict(self, obs: np.ndarray, deterministic: bool = True, mode: str | None = None,
                 key: Array | None = None) -> np.ndarray:
@@ -166,18 +163,12 @@ class OffPolicyAgent:
         """An agent from a file written by :meth:`save` (or a training checkpoint); ``env`` defaults to
         the one it was trained on."""
         arrays, meta = checkpoint.read(Path(path))
-        agent_cls = cls if cls is not OffPolicyAgent else _algorithm(meta.get("algo"), path)
-        if meta.get("algo") != agent_cls.name:
-            raise checkpoint.CheckpointError(f"{path} holds a {meta.get('algo')!r} agent, not {agent_cls.name!r}")
-        agent = agent_cls(env if env is not None else meta["env"], seed=meta["seed"],
-                          config=agent_cls.config_class.from_dict(meta["config"]))
+        if cls is not OffPolicyAgent and meta.get("algo") != cls.name:
+            raise checkpoint.CheckpointError(f"{path} holds a {meta.get('algo')!r} agent, not {cls.name!r}")
+        try:
+            agent = agent_from_description(meta, env, cls=None if cls is OffPolicyAgent else cls)
+        except UnknownAlgorithmError:
+            raise checkpoint.CheckpointError(f"{path} names an unknown algorithm {meta.get('algo')!r}") from None
         agent.state = checkpoint.arrays_to_tree(agent.state, arrays, "state/", path)
         return agent
 
-
-def _algorithm(name: str | None, path: str | Path) -> type[OffPolicyAgent]:
-    from s2ac.algorithms import ALGORITHMS
-
-    if name not in ALGORITHMS:
-        raise checkpoint.CheckpointError(f"{path} names an unknown algorithm {name!r}")
-    return ALGORITHMS[name]

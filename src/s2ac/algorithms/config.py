@@ -1,5 +1,5 @@
 """Typed, validated hyperparameters: one frozen dataclass per algorithm, every value in one place
-(defaults from MATH.md section 11, the authors' code)."""
+(defaults from docs/math.md section 11, the authors' code)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_origin
 
 from s2ac.networks import ACTIVATIONS
-from s2ac.policies.stein import SELECTIONS, SteinSampler
+from s2ac.policies.stein import SELECTIONS, SVGDSettings
 from s2ac.stein.kernels import check_bandwidth
 
 
@@ -209,7 +209,7 @@ class SQLConfig(OffPolicyConfig):
     num_critics: int = 1
     value_samples: int = 50  # M uniform actions for the soft value
     num_particles: int = 16  # samples of the sampler per state for its SVGD update
-    bandwidth: str | float = "median"
+    bandwidth: str | float = "median"  # the Stein direction's kernel variance sigma^2 or a heuristic (as S2AC's)
     amortized_lr: float = 1e-3
     amortized_hidden: tuple[int, ...] = (256, 256)
 
@@ -241,6 +241,9 @@ class S2ACConfig(OffPolicyConfig):
     svgd_step_size: float = 0.1
     # The stability options (README "Stability"): each keeps one assumption of Proposition 3.2 true.
     svgd_max_move: float | None = 0.5  # kernel widths a particle may move per SVGD step (None: eps as it is)
+    # The SVGD kernel's variance sigma^2 (a positive number: a variance, not a width), or the name of the heuristic
+    # that computes it from each state's particles: "median", "mean" or "half_mean" (docs/math.md section 2).
+    # Named `bandwidth` so that saved configs keep loading.
     bandwidth: str | float = "half_mean"
     min_kernel_variance: float | Literal["step_size"] | None = "step_size"  # floor under a heuristic bandwidth
     log_det: Literal["trace", "exact"] = "trace"
@@ -251,7 +254,7 @@ class S2ACConfig(OffPolicyConfig):
     eval_selection: Literal["random", "max_q", "softmax", "amortized"] = "max_q"
     amortized_lr: float = 1e-3
     amortized_hidden: tuple[int, ...] = (256, 256)
-    authors_compat: bool = False  # reproduce the authors' code's departures (MATH.md section 10)
+    authors_compat: bool = False  # reproduce the authors' code's departures (docs/math.md section 10)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -287,14 +290,17 @@ class S2ACConfig(OffPolicyConfig):
                      "'amortized' selection needs variant='amortized'", value)
         _require(self.amortized_lr > 0, "amortized_lr", "must be positive", self.amortized_lr)
 
-    def stein_sampler(self) -> SteinSampler:
-        return SteinSampler(num_particles=self.num_particles, num_steps=self.svgd_steps,
-                            step_size=self.svgd_step_size, bandwidth=self.bandwidth,
-                            max_move=self.svgd_max_move,
+    def svgd_settings(self) -> SVGDSettings:
+        """The settings of the Stein policy's sampling, under the same names (``min_kernel_variance``
+        resolved to a number)."""
+        return SVGDSettings(num_particles=self.num_particles, svgd_steps=self.svgd_steps,
+                            svgd_step_size=self.svgd_step_size, bandwidth=self.bandwidth,
+                            svgd_max_move=self.svgd_max_move,
                             min_kernel_variance=(self.svgd_step_size if self.min_kernel_variance == "step_size"
                                                  else self.min_kernel_variance),
-                            truncation=self.init_truncation, log_det=self.log_det,
+                            init_truncation=self.init_truncation, log_det=self.log_det,
                             authors_compat=self.authors_compat)
 
+    stein_sampler = svgd_settings  # the former name
 
 __all__ = ["OffPolicyConfig", "S2ACConfig", "S2ACVariant", "SACConfig", "SACNFConfig", "SQLConfig"]

@@ -1,4 +1,4 @@
-"""Stein Soft Actor-Critic (Messaoud et al., ICLR 2024; MATH.md sections 5-7): the actor-critic whose policy
+"""Stein Soft Actor-Critic (Messaoud et al., ICLR 2024; docs/math.md sections 5-7): the actor-critic whose policy
 is SVGD toward ``exp(Q / alpha)`` from an initial Gaussian, with the closed-form ``log pi`` in both the
 critic target and the actor loss. Variants:
 
@@ -18,7 +18,6 @@ from typing import ClassVar
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 from jax import Array
 
 from s2ac.algorithms.actor_critic import AgentState
@@ -30,11 +29,10 @@ from s2ac.policies import (
     AmortizedSampler,
     GaussianActor,
     PolicySample,
-    SteinSampler,
-    sample_stein_policy,
+    SVGDSettings,
     select_particle,
+    stein_policy,
 )
-from s2ac.stein import normal_log_prob, normal_sample
 
 
 class S2AC(OffPolicyAgent):
@@ -46,8 +44,10 @@ class S2AC(OffPolicyAgent):
     config: S2ACConfig
 
     @property
-    def sampler(self) -> SteinSampler:
-        return self.config.stein_sampler()
+    def svgd_settings(self) -> SVGDSettings:
+        return self.config.svgd_settings()
+
+    sampler = svgd_settings  # the former name
 
     def init_networks(self, actor_key: Array, sampler_key: Array) -> tuple[eqx.Module | None, eqx.Module | None]:
         cfg = self.config
@@ -60,18 +60,8 @@ class S2AC(OffPolicyAgent):
 
     def policy(self, actor: GaussianActor | None, critic: TwinCritic, obs: Array, key: Array,
                alpha: Array) -> PolicySample:
-        cfg, sampler = self.config, self.sampler
-        if actor is None:
-            mean = jnp.zeros((obs.shape[0], self.action_dim), obs.dtype)
-            std = jnp.full_like(mean, cfg.init_std)
-        else:
-            mean, std = actor(obs)
-        u0, log_q0 = normal_sample(key, mean, std, sampler.num_particles, sampler.truncation)
-        if cfg.authors_compat and actor is None:
-            # The authors draw S2AC(phi)'s particles with std sigma_0 but score them with variance sigma_0,
-            # and ignore the truncation (its box would not contain the particles under the other scale).
-            log_q0 = normal_log_prob(u0, mean, jnp.sqrt(std))
-        return sample_stein_policy(critic, obs, u0, log_q0, alpha, sampler, init_std=std)
+        return stein_policy(actor, critic, obs, key, alpha, self.svgd_settings, self.action_dim,
+                            self.config.init_std)
 
     def select_actions(self, state: AgentState, obs: Array, key: Array, mode: str) -> Array:
         mode = {"train": self.config.train_selection, "eval": self.config.eval_selection}.get(mode, mode)

@@ -1,11 +1,12 @@
-"""Soft Q-Learning (Haarnoja et al. 2017; MATH.md section 8) in the shared loop.
+"""Soft Q-Learning (Haarnoja et al. 2017; docs/math.md section 8) in the shared loop.
 
 The soft value is estimated by importance sampling with a uniform proposal on ``[-1, 1]^d``,
 ``V(s') = alpha [logsumexp_k(Q'(s', a_k) / alpha) - log M + d log 2]``, the critic regresses on
 ``r + gamma (1 - done) V(s')``, and the policy is an amortized sampler ``a = f(s, xi)`` moved along the
 Stein direction toward ``exp(Q / alpha)``, with its own samples as the particles. The entropy is implicit:
-SQL reports none; its ``actor_loss`` metric is the sampler's Stein surrogate (whose gradient, not value, is
-meaningful).
+SQL reports none. SQL has no actor: the ``actor_loss`` column of its ``metrics.csv`` holds the amortized
+sampler's loss (its Stein surrogate, whose gradient, not value, is meaningful), under that name so that every
+algorithm writes the same columns.
 """
 
 from __future__ import annotations

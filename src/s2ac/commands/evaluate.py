@@ -6,6 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+from s2ac.envs import make_env, separate_instance
+from s2ac.training.files import CHECKPOINT_FILE, CONFIG_FILE, MODEL_FILE
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", type=Path, help="a run directory (uses its model.npz, else its checkpoint) or a "
@@ -19,9 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from s2ac.envs import make_env, separate_instance
-    from s2ac.training.evaluation import evaluate
-    from s2ac.training.files import CHECKPOINT_FILE, CONFIG_FILE, MODEL_FILE
+    from s2ac.training.evaluation import evaluate  # imports JAX: not at command-line start-up
 
     path = args.path
     if path.is_dir():
@@ -30,15 +31,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         description = {}
     if description.get("reference"):
-        # A DDPG/PPO run of the sweep (the 'baselines' extra): the library's deterministic policy.
-        from s2ac.algorithms.reference import ReferencePolicy, load_reference
+        # A DDPG/PPO run of the sweep (the 'baselines' extra): the library's deterministic policy. Imported here:
+        # it imports JAX (and, when it loads, the optional extra).
+        from s2ac.training.reference import ReferencePolicy, load_reference
 
         if args.selection != "eval":
             raise ValueError(f"{description['algo']} runs act deterministically: only --selection eval applies")
         name, env_id = description["algo"], description["env"]
         agent, env = ReferencePolicy(load_reference(path)), make_env(env_id)
     else:
-        from s2ac.algorithms.base import OffPolicyAgent
+        from s2ac.algorithms.base import OffPolicyAgent  # imports JAX: not at command-line start-up
 
         agent = OffPolicyAgent.load(path)
         name, env_id, env = agent.name, agent.env_id, separate_instance(agent.env)

@@ -6,6 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from s2ac.algorithms.presets import TRAINABLE_NAMES, make_agent
+from s2ac.training.files import CHECKPOINT_FILE, METRICS_FILE, MODEL_FILE, TENSORBOARD_DIR
+from s2ac.training.health import TrainingStopped
+
 
 def positive_int(text: str) -> int:
     """argparse type of a step budget: ``--steps 0`` or ``-5`` is a usage error, not an empty run."""
@@ -19,9 +23,11 @@ def positive_int(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    # The names of s2ac.algorithms.ALGORITHMS, spelled out so that building the parser imports no JAX.
-    parser.add_argument("--algo", choices=["s2ac", "sac", "sql", "sacnf"],
-                        help="algorithm (S2AC variants: --set variant=phi|phi_theta|amortized)")
+    # The names of s2ac.algorithms.presets (which imports no JAX): the same as `s2ac sweep --algos` takes, less
+    # the reference baselines, which only the sweep trains.
+    parser.add_argument("--algo", choices=TRAINABLE_NAMES, metavar="ALGO",
+                        help=f"algorithm: {' '.join(TRAINABLE_NAMES)}; s2ac = s2ac_phi_theta, and e.g. "
+                             "--algo s2ac_phi = --algo s2ac --set variant=phi")
     parser.add_argument("--env", help="Gymnasium environment id, e.g. Hopper-v5")
     parser.add_argument("--steps", type=positive_int,
                         help="total environment steps (with --resume: the new total)")
@@ -40,10 +46,7 @@ def say(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from s2ac.algorithms import ALGORITHMS
-    from s2ac.training.files import CHECKPOINT_FILE, METRICS_FILE, MODEL_FILE, TENSORBOARD_DIR
-    from s2ac.training.health import TrainingStopped
-    from s2ac.training.loop import resume
+    from s2ac.training.loop import resume  # imports JAX: not at command-line start-up
 
     if args.resume is not None:
         if args.algo or args.env or args.out or args.overrides or args.seed is not None:
@@ -72,9 +75,8 @@ def run(args: argparse.Namespace) -> int:
                                             ("--out", args.out)) if value is None]
         if missing:
             raise ValueError(f"missing {', '.join(missing)} (or use --resume DIR)")
-        agent_cls = ALGORITHMS[args.algo]
-        config = agent_cls.config_class().with_overrides(args.overrides)
-        agent = agent_cls(args.env, seed=0 if args.seed is None else args.seed, config=config)
+        agent = make_agent(args.algo, args.env, seed=0 if args.seed is None else args.seed,
+                           assignments=args.overrides)
         run_dir = args.out
         total = args.steps
     try:

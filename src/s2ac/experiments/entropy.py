@@ -3,12 +3,12 @@
 ``s2ac entropy --out DIR [--quick]`` runs three parts, each on targets with a known entropy:
 
 - (a) SVGD, SGLD, DLD and HMC from the same initial particles ``N(0, 6 I)`` to a 2-D Gaussian, 20 particles,
-  step size 0.5, with the same change-of-variables bookkeeping for ``log q`` (MATH.md sections 3, 4, 9);
+  step size 0.5, with the same change-of-variables bookkeeping for ``log q`` (docs/math.md sections 3, 4, 9);
 - (b) SVGD with kernel variances ``sigma^2`` in {0.1, 1, 3, 5, 7, 10, 100} and the bandwidth heuristics;
 - (c) SVGD on Gaussian mixtures with 1, 2, 4, 6 components and on isotropic Gaussians with standard deviation
   0.5, 1, 2, 5, in several dimensions and for several particle counts.
 
-The closed-form estimate keeps drifting downwards after the particles have converged (MATH.md section 4),
+The closed-form estimate keeps drifting downwards after the particles have converged (docs/math.md section 4),
 so every configuration records the estimate after *every* step, and the summary shows it at fixed steps
 and at a convergence step chosen by a stated rule (:func:`convergence_step`), never at a hand-picked one.
 

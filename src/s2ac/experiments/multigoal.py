@@ -2,7 +2,7 @@
 
 ``s2ac multigoal --out DIR [--quick] [--algos ...] [--alphas ...] [--seeds ...]`` trains every algorithm of
 the grid (S2AC(phi), S2AC(phi, theta), amortized S2AC, SAC, SQL, SAC-NF) for every fixed temperature alpha
-and seed on ``s2ac/MultiGoalMaxEnt-v0`` (30-step episodes; S2AC with L = 10 SVGD steps, MATH.md section 11),
+and seed on ``s2ac/MultiGoalMaxEnt-v0`` (30-step episodes; S2AC with L = 10 SVGD steps, docs/math.md section 11),
 with the library's own agents and training loop, then evaluates each agent:
 
 - ``test_episodes`` (20) test trajectories from the origin, without and with the wall
@@ -36,7 +36,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from s2ac.algorithms.presets import PRESETS
+import s2ac.envs  # noqa: F401  (registers the multigoal ids with Gymnasium)
+from s2ac.algorithms.presets import ALIASES, PRESETS
+from s2ac.algorithms.presets import make_agent as make_preset_agent
+from s2ac.envs.multigoal import MAXENT_GOALS, WALL
 from s2ac.experiments.outputs import dump_json, print_summary, progress_bar, pyplot
 from s2ac.training.files import prepare_output_dir
 from s2ac.training.health import TrainingStopped
@@ -51,7 +54,7 @@ ALGOS = ("s2ac_phi", "s2ac_phi_theta", "s2ac_amortized", "sac", "sql", "sacnf")
 ALGO_LABELS = {name: PRESETS[name].label for name in ALGOS}
 S2AC_VARIANTS = {name: PRESETS[name].settings["variant"] for name in ALGOS if PRESETS[name].algo == "s2ac"}
 # How each algorithm acts in the test trajectories (a ``predict`` mode): S2AC draws a particle with
-# probability softmax(Q / alpha) (MATH.md section 11), amortized S2AC uses its one-pass sampler (Fig. 17),
+# probability softmax(Q / alpha) (docs/math.md section 11), amortized S2AC uses its one-pass sampler (Fig. 17),
 # the others sample their policy.
 TEST_MODES = {"s2ac_phi": "softmax", "s2ac_phi_theta": "softmax", "s2ac_amortized": "amortized", "sac": "train",
               "sql": "train", "sacnf": "train"}
@@ -167,8 +170,6 @@ def agent_settings(algo: str, alpha: float, config: StudyConfig) -> dict[str, An
 
 
 def make_agent(algo: str, alpha: float, seed: int, config: StudyConfig):
-    from s2ac.algorithms.presets import make_agent as make_preset_agent
-
     return make_preset_agent(algo, ENV_ID, seed, **agent_settings(algo, alpha, config))
 
 
@@ -208,8 +209,6 @@ def rollouts(agent, env_id: str, episodes: int, mode: str, seed: int) -> dict[st
     episode's positions ``(T+1, 2)`` (start included), the index of the goal it ended at (-1: none), its
     return and whether a wall ever blocked it."""
     import gymnasium as gym
-
-    import s2ac.envs  # noqa: F401  (registers the ids)
 
     envs = [gym.make(env_id) for _ in range(episodes)]
     obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]).astype(np.float32)
@@ -470,8 +469,6 @@ OUTCOME_COLORS = {"G1": "C0", "G2": "C1", "G3": "C2", "none": "0.5"}
 def _plane(ax, wall: bool = False) -> None:
     from matplotlib.patches import Circle
 
-    from s2ac.envs.multigoal import MAXENT_GOALS, WALL
-
     for name, goal in zip(GOAL_NAMES, MAXENT_GOALS, strict=True):
         ax.add_patch(Circle(goal, 0.5, color=OUTCOME_COLORS[name], alpha=0.35, lw=0))
         ax.text(goal[0], goal[1] + 0.7, name, ha="center", fontsize=7)
@@ -692,7 +689,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="a reduced grid (2 alphas, 1 seed, 2000 steps, "
                         "64-unit networks)")
     parser.add_argument("--algos", nargs="+", default=None, metavar="ALGO",
-                        help=f"algorithms to train (default all: {' '.join(ALGOS)})")
+                        help=f"algorithms to train (default all: {' '.join(ALGOS)}; s2ac = s2ac_phi_theta)")
     parser.add_argument("--alphas", nargs="+", type=float, default=None, metavar="ALPHA",
                         help="fixed temperatures (default 1 5 20 50; --quick 5 50)")
     parser.add_argument("--seeds", nargs="+", type=int, default=None, metavar="SEED",
@@ -707,6 +704,8 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
     for name in ("algos", "alphas", "seeds"):
         if getattr(args, name) is not None:
             overrides[name] = tuple(getattr(args, name))
+    if "algos" in overrides:
+        overrides["algos"] = tuple(ALIASES.get(algo, algo) for algo in overrides["algos"])  # s2ac: its preset
     if args.steps is not None:
         overrides["total_steps"] = args.steps
     return make_config(args.quick, **overrides)

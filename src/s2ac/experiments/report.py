@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from s2ac.algorithms.presets import PRESETS, preset_of
 from s2ac.experiments.outputs import dump_json, pyplot
 from s2ac.training.files import CONFIG_FILE, METRICS_FILE, prepare_output_dir
 
@@ -73,14 +74,10 @@ class Run:
 
 
 def _label(algo: str) -> str:
-    from s2ac.algorithms.presets import PRESETS
-
     return PRESETS[algo].label if algo in PRESETS else algo
 
 
 def _algo_order(algo: str) -> tuple[int, str]:
-    from s2ac.algorithms.presets import PRESETS
-
     names = list(PRESETS)
     return (names.index(algo), "") if algo in names else (len(names), algo)
 
@@ -129,8 +126,6 @@ def load_runs(root: str | Path, skipped: list[str] | None = None) -> list[Run]:
     ``metrics.csv``, in path order. A run that has not evaluated yet is left out and named in ``skipped`` (so a
     sweep can be reported while it runs). ``ValueError`` for a missing ``root``, no runs, or an unreadable
     run."""
-    from s2ac.algorithms.presets import preset_of
-
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"run directory {str(root)!r} does not exist or is not a directory")

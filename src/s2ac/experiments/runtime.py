@@ -24,13 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import s2ac
+from s2ac.algorithms.presets import ALIASES, get_preset, make_agent
+from s2ac.envs import make_env
 from s2ac.experiments.outputs import dump_json, print_summary, progress_bar
+from s2ac.training.files import prepare_output_dir
 
 if TYPE_CHECKING:
     import jax
     import numpy as np
 
-    from s2ac.algorithms import OffPolicyAgent
+    from s2ac.algorithms import OffPolicyAgent  # for annotations only
 
 ENVS = ("Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Ant-v5")
 # The presets of the paper's Table 1 (s2ac.algorithms.presets.PRESETS).
@@ -85,7 +89,7 @@ def make_config(quick: bool = False, *, envs: Sequence[str] | None = None, algos
     """The full table, or with ``quick`` one environment (Hopper-v5) and 200 calls; explicit values win."""
     config = RuntimeConfig(
         envs=tuple(envs) if envs is not None else (ENVS[:1] if quick else ENVS),
-        algos=tuple(algos) if algos is not None else ALGOS,
+        algos=tuple(ALIASES.get(algo, algo) for algo in algos) if algos is not None else ALGOS,  # s2ac: its preset
         calls=calls if calls is not None else (QUICK_CALLS if quick else CALLS),
         devices=tuple(dict.fromkeys(devices)) if devices is not None else None,
         warmup=warmup, quick=quick)
@@ -128,8 +132,6 @@ def resolve_devices(requested: Sequence[str] | None) -> dict[str, jax.Device]:
 
 def build_agent(preset_name: str, env: str) -> OffPolicyAgent:
     """An untrained agent of a preset (its settings on the algorithm's default config), seed 0."""
-    from s2ac.algorithms.presets import make_agent
-
     return make_agent(preset_name, env)
 
 
@@ -199,7 +201,7 @@ def time_calls(calls: dict[str, Callable[[], Any]], num_calls: int, warmup: int 
     call by call; ``warmup`` calls each first, not counted."""
     import numpy as np
 
-    from s2ac.timing import median_ms
+    from s2ac.timing import median_ms  # imports JAX: only when the study runs, not to build the parser
 
     median_ms(calls, rounds=1, warmup=warmup)  # compilation and warm-up; the one timed round is discarded
     samples = {name: np.empty(num_calls) for name in calls}
@@ -229,8 +231,6 @@ def machine_info(devices: dict[str, jax.Device]) -> dict[str, Any]:
     import jax
     import jaxlib
 
-    import s2ac
-
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return {"jax_version": jax.__version__, "jaxlib_version": jaxlib.__version__, "s2ac_version": s2ac.__version__,
             "python": platform.python_version(), "platform": platform.platform(), "default_backend":
@@ -255,10 +255,6 @@ def run_study(out: str | Path | None, config: RuntimeConfig, progress: bool = Tr
     """Time every (device, environment, algorithm); write ``results.json`` and ``summary.txt`` into ``out``
     (created) unless it is None; return the results."""
     import numpy as np
-
-    from s2ac.algorithms.presets import get_preset
-    from s2ac.envs import make_env
-    from s2ac.training.files import prepare_output_dir
 
     config.validate()
     start = time.perf_counter()
@@ -352,8 +348,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (created): results.json, summary.txt")
     parser.add_argument("--envs", nargs="+", default=None, metavar="ENV",
                         help=f"Gymnasium ids (default {' '.join(ENVS)}; --quick {ENVS[0]})")
-    parser.add_argument("--algos", nargs="+", default=None, choices=ALGOS, metavar="ALGO",
-                        help=f"presets to time, among {', '.join(ALGOS)} (default all)")
+    aliases = [alias for alias, name in ALIASES.items() if name in ALGOS]
+    parser.add_argument("--algos", nargs="+", default=None, choices=(*aliases, *ALGOS), metavar="ALGO",
+                        help=f"presets to time, among {', '.join(ALGOS)} (default all; s2ac = s2ac_phi_theta)")
     parser.add_argument("--calls", type=int, default=None,
                         help=f"timed calls per agent and device (default {CALLS}, --quick {QUICK_CALLS})")
     parser.add_argument("--devices", nargs="+", default=None, choices=DEVICES, metavar="DEVICE",

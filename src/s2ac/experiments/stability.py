@@ -29,6 +29,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from s2ac.algorithms.presets import ALIASES, get_preset
+from s2ac.envs import make_env
+from s2ac.experiments.outputs import dump_json, print_summary, pyplot
 from s2ac.experiments.sweep import RunSpec, execute_run, run_sweep
 
 ENVS = ("Pendulum-v1", "Hopper-v5", "s2ac/MultiGoalMaxEnt-v0")
@@ -64,8 +67,8 @@ class StabilityConfig:
     schedule: tuple[str, ...] = SCHEDULE
 
     def __post_init__(self) -> None:
-        from s2ac.algorithms.presets import get_preset
-
+        # s2ac is s2ac_phi_theta here as in every command (one run directory for the two names).
+        object.__setattr__(self, "variants", tuple(ALIASES.get(variant, variant) for variant in self.variants))
         for name in ("envs", "variants", "alphas", "seeds", "defaults"):
             if not getattr(self, name):
                 raise ValueError(f"--{name} needs at least one value")
@@ -203,8 +206,6 @@ def format_summary(results: dict[str, Any]) -> str:
 def plot(results: dict[str, Any], path: Path) -> None:
     """Final return (top) and largest entropy estimate (bottom) against alpha, one column per task; a cross marks
     a run stopped by a non-finite loss, the dashed line the entropy bound ``d log 2``."""
-    from s2ac.experiments.outputs import pyplot
-
     plt = pyplot()
     runs = results["runs"]
     envs = list(dict.fromkeys(o["env"] for o in runs))
@@ -240,8 +241,6 @@ def run_study(config: StabilityConfig, out: str | Path, workers: int | None = No
               train: bool = True) -> dict[str, Any]:
     """Train what is missing (unless ``train`` is False), then write ``results.json``, ``summary.txt`` and
     ``stability.png`` to ``out`` from every run whose outcome is recorded; the others are listed as missing."""
-    from s2ac.experiments.outputs import dump_json
-
     out = Path(out)
     start = time.perf_counter()
     specs = plan(config)
@@ -280,7 +279,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Pendulum and multigoal, S2AC(phi, theta), alpha 0.01, 1, tuned, 1 seed, 2000 steps")
     parser.add_argument("--envs", nargs="+", default=None, metavar="ENV", help=f"tasks (default {' '.join(ENVS)})")
     parser.add_argument("--variants", nargs="+", default=None, metavar="PRESET",
-                        help=f"S2AC presets (default {' '.join(VARIANTS)})")
+                        help=f"S2AC presets (default {' '.join(VARIANTS)}; s2ac = s2ac_phi_theta)")
     parser.add_argument("--alphas", nargs="+", default=None, metavar="ALPHA",
                         help=f"fixed temperatures or 'tuned' (default {' '.join(ALPHAS)})")
     parser.add_argument("--seeds", nargs="+", type=int, default=None, metavar="SEED", help="seeds (default 0 1)")
@@ -299,8 +298,6 @@ def run(args: argparse.Namespace) -> int:
              if getattr(args, name) is not None}
     values = {**base, **given}
     config = StabilityConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-    from s2ac.envs import make_env
-    from s2ac.experiments.outputs import print_summary
 
     for env_id in config.envs:  # a bad task id fails here, not in every worker
         make_env(env_id).close()

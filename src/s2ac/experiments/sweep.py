@@ -33,7 +33,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from s2ac.algorithms.presets import PRESETS, get_preset
+from s2ac.algorithms.presets import ALGORITHM_NAMES, ALIASES, canonical_name, get_preset, make_agent
+from s2ac.envs import make_env
+from s2ac.experiments.outputs import dump_json, progress_bar
+from s2ac.training.files import CHECKPOINT_FILE, prepare_output_dir, write_text_atomically
 
 BACKENDS = ("local", "ray")
 # --quick: a few thousand steps, with the schedule scaled down so that learning starts and is evaluated.
@@ -68,8 +71,7 @@ def plan(envs: Sequence[str], algos: Sequence[str], seeds: Sequence[int], steps:
     ``defaults`` are assignments applied where known and silently dropped elsewhere; ``settings`` win."""
     if not envs or not algos or not seeds:
         raise ValueError("a sweep needs at least one task (--envs), algorithm (--algos) and seed (--seeds)")
-    for algo in algos:
-        get_preset(algo)
+    algos = [canonical_name(algo) for algo in algos]  # an alias runs into its preset's directory
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise ValueError(f"--steps must be a positive integer, got {steps!r}")
     for seed in seeds:
@@ -97,6 +99,7 @@ def _setting_names(algo: str) -> set[str]:
         return set(REFERENCE_SETTINGS)
     import dataclasses
 
+    # Imports JAX: the sweep's process and workers start it only after setting XLA's flags.
     from s2ac.algorithms import ALGORITHMS
 
     return {f.name for f in dataclasses.fields(ALGORITHMS[preset.algo].config_class)}
@@ -105,8 +108,8 @@ def _setting_names(algo: str) -> set[str]:
 def run_status(run_dir: str | Path, steps: int) -> tuple[str, int]:
     """``("new", 0)``, ``("partial", step)`` or ``("done", step)`` from the run directory's checkpoint
     (reading only its metadata). A directory started but stopped before its first checkpoint is new."""
-    from s2ac.training import checkpoint
-    from s2ac.training.files import CHECKPOINT_FILE
+    # Imports JAX: the sweep's process and workers start it only after setting XLA's flags.
+    from s2ac import checkpoint
 
     path = Path(run_dir) / CHECKPOINT_FILE
     if not path.is_file():
@@ -160,12 +163,13 @@ def _execute_locked(spec: RunSpec, run_dir: Path, record: dict[str, Any], start:
 def _train(spec: RunSpec, run_dir: Path, resume: bool) -> dict[str, Any] | None:
     preset = get_preset(spec.algo)
     if preset.reference:
-        from s2ac.algorithms.reference import train_reference
+        # Imports JAX (and, when it trains, the optional 'baselines' extra).
+        from s2ac.training.reference import train_reference
 
         values = {key: json.loads(raw) for key, raw in (item.split("=", 1) for item in spec.settings)}
         rows = train_reference(spec.algo, spec.env, spec.seed, spec.steps, run_dir, settings=preset.settings, **values)
         return rows[-1] if rows else None
-    from s2ac.algorithms.presets import make_agent
+    # Imports JAX: the sweep's process and workers start it only after setting XLA's flags.
     from s2ac.training.loop import resume as resume_run
 
     agent = resume_run(run_dir) if resume else make_agent(spec.algo, spec.env, spec.seed, spec.settings)
@@ -267,9 +271,6 @@ def run_sweep(specs: Sequence[RunSpec], out: str | Path, backend: str = "local",
               worker: Worker = execute_run) -> list[dict[str, Any]]:
     """Bring every run of ``specs`` to its budget on ``backend``; write ``out/sweep.json`` (the runs and what
     happened to each) and return the records. ``worker`` is what each run does (default :func:`execute_run`)."""
-    from s2ac.experiments.outputs import dump_json, progress_bar
-    from s2ac.training.files import prepare_output_dir, write_text_atomically
-
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     if workers is not None and workers < 1:
@@ -313,8 +314,10 @@ def run_sweep(specs: Sequence[RunSpec], out: str | Path, backend: str = "local",
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--envs", nargs="+", required=True, metavar="ENV", help="Gymnasium task ids, e.g. Hopper-v5")
-    parser.add_argument("--algos", nargs="+", required=True, metavar="ALGO", choices=list(PRESETS),
-                        help=f"algorithms: {' '.join(PRESETS)} (ddpg, ppo need the 'baselines' extra)")
+    aliases = ", ".join(f"{alias} = {name}" for alias, name in ALIASES.items())
+    parser.add_argument("--algos", nargs="+", required=True, metavar="ALGO", choices=ALGORITHM_NAMES,
+                        help=f"algorithms: {' '.join(ALGORITHM_NAMES)} ({aliases}; ddpg, ppo need the "
+                             "'baselines' extra)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4], metavar="SEED",
                         help="seeds (default 0 1 2 3 4)")
     parser.add_argument("--steps", type=int, default=None, help=f"environment steps per run (--quick: {QUICK_STEPS})")
@@ -338,8 +341,6 @@ def run(args: argparse.Namespace) -> int:
     if steps is None:
         raise ValueError("give --steps N (or --quick)")
     specs = plan(args.envs, args.algos, args.seeds, steps, args.settings, QUICK_SETTINGS if args.quick else ())
-    from s2ac.envs import make_env
-
     for env_id in dict.fromkeys(args.envs):  # a bad task id fails here, not in every worker
         make_env(env_id).close()
     records = run_sweep(specs, args.out, args.backend, args.workers, args.ray_address, not args.no_progress)

@@ -8,14 +8,18 @@ from s2ac.policies.stein import (
     PolicySample,
     Selection,
     SteinSampler,
+    SVGDSettings,
+    draw_initial_particles,
     sample_stein_policy,
     sampler_health,
     select_particle,
     stein_log_target,
+    stein_policy,
 )
 
 __all__ = [
-    "SELECTIONS", "AmortizedSampler", "GaussianActor", "PolicySample", "Selection", "SteinSampler",
-    "amortized_stein_loss", "sample_squashed_gaussian", "sample_stein_policy", "sampler_health", "select_particle",
-    "squash", "squash_log_det", "stein_direction", "stein_log_target",
+    "SELECTIONS", "AmortizedSampler", "GaussianActor", "PolicySample", "SVGDSettings", "Selection", "SteinSampler",
+    "amortized_stein_loss", "draw_initial_particles", "sample_squashed_gaussian", "sample_stein_policy",
+    "sampler_health", "select_particle", "squash", "squash_log_det", "stein_direction", "stein_log_target",
+    "stein_policy",
 ]

@@ -1,6 +1,6 @@
 """An amortized sampler ``a = c tanh(f_psi(s, xi))``: one forward pass per action, trained so that its
 samples move along the Stein direction defined by a set of particles of the same state and their scores
-(MATH.md sections 7-8; amortized S2AC, Appendix K, and the SQL policy)."""
+(docs/math.md sections 7-8; amortized S2AC, Appendix K, and the SQL policy)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The state-conditioned diagonal Gaussian: SAC's policy before the squash, and the learned initial
-distribution ``q_0 = N(mu_theta(s), diag sigma_theta(s)^2)`` of S2AC(phi, theta) (MATH.md section 5.1)."""
+distribution ``q_0 = N(mu_theta(s), diag sigma_theta(s)^2)`` of S2AC(phi, theta) (docs/math.md section 5.1)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The tanh squash from unbounded particles ``u`` to actions ``a = c * tanh(u)`` in ``[-c, c]^d`` and its
-log-Jacobian (MATH.md section 5.3)."""
+log-Jacobian (docs/math.md section 5.3)."""
 
 from __future__ import annotations
 

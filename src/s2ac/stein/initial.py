@@ -1,5 +1,5 @@
 """Initial particle distributions ``q_0``: a diagonal Gaussian, optionally truncated to ``t`` standard
-deviations around its mean (MATH.md section 5.1).
+deviations around its mean (docs/math.md section 5.1).
 
 Truncation is by inverse-CDF sampling: ``z = Phi^{-1}(U(Phi(-t), Phi(t)))``, ``x = mu + sigma z``. It is
 exact, reparameterised (differentiable in ``mu`` and ``sigma``), needs no rejection loop and is invertible,

@@ -1,4 +1,4 @@
-"""The RBF kernel of SVGD and its bandwidth (MATH.md section 2).
+"""The RBF kernel of SVGD and its bandwidth (docs/math.md section 2).
 
 Particles are batched over states: arrays of shape ``(batch, m, d)``. A bandwidth is either a fixed
 kernel variance ``sigma^2`` or the name of a heuristic computed from one state's particles.

@@ -1,4 +1,4 @@
-"""SGLD, DLD and HMC with the same change-of-variables bookkeeping as SVGD (MATH.md section 9).
+"""SGLD, DLD and HMC with the same change-of-variables bookkeeping as SVGD (docs/math.md section 9).
 
 These exist for the entropy study: applied to them, the bookkeeping gives wrong entropies. SGLD adds
 fresh noise every step (the map from ``x_l`` to ``x_{l+1}`` is not injective, and the noise's entropy is

@@ -1,5 +1,5 @@
 """What every particle sampler here shares: the target, the input checks, the change-of-variables
-bookkeeping ``log q_{l+1}(x_{l+1}) = log q_l(x_l) - log|det dT/dx|`` (MATH.md section 3) and the loop.
+bookkeeping ``log q_{l+1}(x_{l+1}) = log q_l(x_l) - log|det dT/dx|`` (docs/math.md section 3) and the loop.
 """
 
 from __future__ import annotations
@@ -118,5 +118,6 @@ def run_chain(step: Step, particles: Array, log_q0: Array, num_steps: int, key: 
 
 
 def entropy_estimate(log_q: Array) -> Array:
-    """Entropy of each state's particle distribution, ``-(1/m) sum_i log q(x_i)``: ``(..., m) -> (...)``."""
+    """The paper's Eq. 11: the entropy of each state's particle distribution, ``-(1/m) sum_i log q(x_i)``, from
+    the particles' log-densities (``log q_L`` of Eq. 10, or S2AC's ``log pi``): ``(..., m) -> (...)``."""
     return -jnp.mean(log_q, axis=-1)

@@ -1,4 +1,5 @@
-"""SVGD with an RBF kernel and its closed-form log-density (MATH.md sections 2-4; paper Eq. 1, Thm 3.1, 3.3).
+"""SVGD with an RBF kernel and its closed-form log-density (docs/math.md sections 2-4; paper Eq. 1, Eq. 10 by
+Thm 3.1, Thm 3.3).
 
 Read top to bottom: the field that moves the particles, the closed-form trace of its Jacobian, one step,
 and the sampler that runs ``L`` steps while accumulating ``log q_L``.
@@ -27,7 +28,8 @@ LogDetMethod = Literal["trace", "exact"]
 
 
 def svgd_field(kernel: Array, diff: Array, scores: Array, sigma2: Array) -> Array:
-    """The Stein direction ``phi(a_i) = 1/m sum_j [k(a_j, a_i) grad log p(a_j) + grad_{a_j} k(a_j, a_i)]``.
+    """The Stein direction of the SVGD update ``a <- a + eps phi(a)`` (Eq. 1):
+    ``phi(a_i) = 1/m sum_j [k(a_j, a_i) grad log p(a_j) + grad_{a_j} k(a_j, a_i)]``.
 
     ``kernel[b, i, j] = k(a_i, a_j)`` and ``diff[b, i, j] = a_i - a_j``, so that
     ``grad_{a_j} k(a_j, a_i) = k(a_j, a_i) (a_i - a_j) / sigma^2``. Shape ``(B, m, d)``.

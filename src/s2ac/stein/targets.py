@@ -1,4 +1,4 @@
-"""Target densities with a known entropy, for the entropy study and the tests (MATH.md section 4;
+"""Target densities with a known entropy, for the entropy study and the tests (docs/math.md section 4;
 EXPERIMENTS.md E1): a full-covariance Gaussian (analytic entropy) and an isotropic Gaussian mixture
 (Monte Carlo entropy with the correct ``d``-dimensional normaliser)."""
 

@@ -3,14 +3,13 @@ reset seeded so that every evaluation of a run faces the same initial states."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import gymnasium as gym
 import jax
 import numpy as np
 
-if TYPE_CHECKING:
-    from s2ac.algorithms.base import OffPolicyAgent
+from s2ac.training.trainable import Trainable
 
 
 class EvalResult(NamedTuple):
@@ -35,7 +34,7 @@ def episode_seed(*entropy: int) -> int:
     return int(np.random.SeedSequence(list(entropy)).generate_state(1)[0])
 
 
-def evaluate(agent: OffPolicyAgent, env: gym.Env, episodes: int, seed: int, mode: str = "eval") -> EvalResult:
+def evaluate(agent: Trainable, env: gym.Env, episodes: int, seed: int, mode: str = "eval") -> EvalResult:
     """Run ``episodes`` episodes of ``env`` acting with ``agent``'s selection ``mode``."""
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")

@@ -27,10 +27,9 @@ import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from s2ac.algorithms.base import OffPolicyAgent
+from s2ac.training.trainable import Trainable
 
 DIVERGENCE = "divergence_warnings"
 IMPOSSIBLE_ENTROPY = "impossible_entropy"
@@ -153,7 +152,7 @@ def impossible_entropy_rule(action_dim: int) -> Rule:
     return Rule(IMPOSSIBLE_ENTROPY, check)
 
 
-def monitor_for(agent: OffPolicyAgent, max_abs_reward: Callable[[], float]) -> HealthMonitor:
+def monitor_for(agent: Trainable, max_abs_reward: Callable[[], float]) -> HealthMonitor:
     """The rules of a run of ``agent``, from its config; ``max_abs_reward()``: the largest ``|r|`` seen so far."""
     cfg = agent.config
     rules = [non_finite_rule()]

@@ -21,15 +21,16 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from s2ac import checkpoint
+from s2ac.algorithms import UnknownAlgorithmError, agent_from_description
 from s2ac.envs import separate_instance
-from s2ac.training import checkpoint
 from s2ac.training.evaluation import STREAM_BATCHES, STREAM_KEY, STREAM_RESET, episode_seed, evaluate
 from s2ac.training.files import (
     CHECKPOINT_FILE,
@@ -43,12 +44,10 @@ from s2ac.training.files import (
 from s2ac.training.health import DivergenceError, NonFiniteLossError, TrainingStopped, monitor_for
 from s2ac.training.logger import HEALTH_COLUMNS, RunLogger
 from s2ac.training.replay import ReplayBuffer
+from s2ac.training.trainable import Trainable
 
-if TYPE_CHECKING:
-    from s2ac.algorithms.base import OffPolicyAgent
-
-__all__ = ["CHECKPOINT_FILE", "CONFIG_FILE", "MODEL_FILE", "DivergenceError", "NonFiniteLossError", "Trainer",
-           "TrainingStopped", "check_total_steps", "read_description", "resume"]
+__all__ = ["CHECKPOINT_FILE", "CONFIG_FILE", "MODEL_FILE", "DivergenceError", "NonFiniteLossError", "Trainable",
+           "Trainer", "TrainingStopped", "check_total_steps", "learn", "read_description", "resume"]
 # The run directory's identity: a run may be started again in a directory whose description matches these.
 IDENTITY_KEYS = ("algo", "env", "seed", "config")
 
@@ -63,7 +62,7 @@ def check_total_steps(total_steps: object) -> int:
 class Trainer:
     """The training progress of one agent: step counters, replay buffer, random states, logs."""
 
-    def __init__(self, agent: OffPolicyAgent, run_dir: str | Path | None = None, resume: bool = False):
+    def __init__(self, agent: Trainable, run_dir: str | Path | None = None, resume: bool = False):
         cfg = agent.config
         self.agent = agent
         self.run_dir = None if run_dir is None else Path(run_dir)
@@ -318,21 +317,33 @@ def read_description(run_dir: str | Path) -> dict[str, Any]:
     return description
 
 
-def resume(run_dir: str | Path) -> OffPolicyAgent:
+def learn(agent: Trainable, total_steps: int, run_dir: str | Path | None = None, progress: bool = True,
+          callback: Callable[[Trainer], bool | None] | None = None) -> Trainable:
+    """Train ``agent`` until ``total_steps`` environment steps in all (a second call continues): its
+    ``trainer`` (made on the first call, into ``run_dir`` if given) runs the loop. ``agent.learn(...)`` is this."""
+    check_total_steps(total_steps)  # before a run directory is made for a run that cannot start
+    if agent.trainer is None:
+        agent.trainer = Trainer(agent, run_dir)
+    elif run_dir is not None and (agent.trainer.run_dir is None or Path(run_dir) != agent.trainer.run_dir):
+        raise ValueError(f"this agent is already training into {agent.trainer.run_dir or 'no run directory'}; "
+                         f"a later learn() continues that run and cannot switch to {run_dir}")
+    agent.trainer.run(total_steps, progress=progress, callback=callback)
+    return agent
+
+
+def resume(run_dir: str | Path) -> Trainable:
     """The agent of an interrupted (or finished) run directory, ready to continue with ``learn``.
 
     A run stopped before its first checkpoint has nothing to continue: its agent starts it again from step 0
     (``agent.trainer.restarting`` is True, ``agent.trainer.total_steps`` its original budget), and ``learn``
     says so with a warning."""
-    from s2ac.algorithms import ALGORITHMS
-
     run_dir = Path(run_dir)
     description = read_description(run_dir)
-    if description["algo"] not in ALGORITHMS:
-        raise ValueError(f"{run_dir} is a {description['algo']} run, which `s2ac sweep` resumes, not this one")
-    agent_cls = ALGORITHMS[description["algo"]]
-    agent = agent_cls(description["env"], seed=description["seed"],
-                      config=agent_cls.config_class.from_dict(description["config"]))
+    try:
+        agent = agent_from_description(description)
+    except UnknownAlgorithmError:
+        algo = description["algo"]
+        raise ValueError(f"{run_dir} is a {algo} run, which `s2ac sweep` resumes, not this one") from None
     if (run_dir / CHECKPOINT_FILE).is_file():
         agent.trainer = Trainer(agent, run_dir, resume=True)
     else:

@@ -3,20 +3,11 @@ checkpoint keeps, so that a resumed run draws the same batches)."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
-from jax import Array
 
+from s2ac.batch import Batch
 
-class Batch(NamedTuple):
-    """Transitions, stacked: ``(..., batch, dim)`` arrays (NumPy from the buffer, JAX inside updates)."""
-
-    obs: Array
-    actions: Array
-    rewards: Array
-    next_obs: Array
-    terminated: Array  # 1.0 where the episode ended in a terminal state (no bootstrap), not a time limit
+__all__ = ["FIELDS", "Batch", "ReplayBuffer"]
 
 
 FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated")
