@@ -21,7 +21,6 @@ import argparse
 import csv
 import json
 import math
-import os
 import re
 import time
 from collections.abc import Sequence
@@ -33,6 +32,7 @@ from s2ac.algorithms.presets import ALIASES, get_preset
 from s2ac.envs import make_env
 from s2ac.experiments.outputs import dump_json, print_summary, pyplot
 from s2ac.experiments.sweep import RunSpec, execute_run, run_sweep
+from s2ac.training.files import CONFIG_FILE, METRICS_FILE, write_text_atomically
 
 ENVS = ("Pendulum-v1", "Hopper-v5", "s2ac/MultiGoalMaxEnt-v0")
 VARIANTS = ("s2ac_phi_theta", "s2ac_phi")
@@ -121,9 +121,7 @@ def run_and_record(spec: RunSpec, out: str | Path) -> dict[str, Any]:
         return record
     outcome = {**record, **analyse_run(spec.run_dir(out), record)}
     outcome.pop("traceback", None)
-    tmp = path.with_name(f".{OUTCOME_FILE}.tmp")
-    tmp.write_text(json.dumps(outcome, indent=1, allow_nan=True))
-    os.replace(tmp, path)
+    write_text_atomically(path, json.dumps(outcome, indent=1, allow_nan=True))
     return outcome
 
 
@@ -133,8 +131,8 @@ def analyse_run(run_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
     and ``kernel_variance``, the ``max_entropy`` and the ``final_return``."""
     error = record.get("error") or ""
     match = re.search(r"non-finite .* at step (\d+)", error)
-    rows = _read_rows(run_dir / "metrics.csv")
-    config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else {}
+    rows = _read_rows(run_dir / METRICS_FILE)
+    config = json.loads((run_dir / CONFIG_FILE).read_text()) if (run_dir / CONFIG_FILE).is_file() else {}
     bound = config.get("action_dim", math.nan) * math.log(2.0)
     column = lambda name: [r[name] for r in rows if math.isfinite(r.get(name, math.nan))]  # noqa: E731
     worst = lambda name, fn: fn(column(name)) if column(name) else None  # noqa: E731
