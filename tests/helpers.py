@@ -6,6 +6,9 @@ import equinox as eqx
 import jax
 import numpy as np
 
+from s2ac.training.checkpoint import read
+from s2ac.training.files import CHECKPOINT_FILE, MODEL_FILE
+
 
 def array_leaves(tree) -> list[np.ndarray]:
     return [np.asarray(x) for x in jax.tree_util.tree_leaves(eqx.filter(tree, eqx.is_array))]
@@ -29,3 +32,16 @@ def assert_trajectory_consistent(result, particles, log_q0, num_steps: int) -> N
     np.testing.assert_array_equal(np.asarray(result.log_q_trajectory[0]), np.asarray(log_q0))
     np.testing.assert_array_equal(np.asarray(result.particles_trajectory[-1]), np.asarray(result.particles))
     np.testing.assert_array_equal(np.asarray(result.log_q_trajectory[-1]), np.asarray(result.log_q))
+
+
+def assert_run_files_equal(dir_a, dir_b) -> None:
+    """Two run directories hold the same checkpoint and model: bitwise-equal arrays (networks, optimisers,
+    buffer, random states) and the same metadata but for the wall-clock training time."""
+    for name in (CHECKPOINT_FILE, MODEL_FILE):
+        (arrays_a, meta_a), (arrays_b, meta_b) = read(dir_a / name), read(dir_b / name)
+        assert sorted(arrays_a) == sorted(arrays_b)
+        for key in arrays_a:
+            np.testing.assert_array_equal(arrays_a[key], arrays_b[key], err_msg=f"{name}: {key}")
+        meta_a.pop("time_s", None)
+        meta_b.pop("time_s", None)
+        assert meta_a == meta_b

@@ -21,7 +21,7 @@ import gymnasium as gym
 import jax
 import numpy as np
 import pytest
-from helpers import array_leaves, assert_trees_equal
+from helpers import array_leaves, assert_run_files_equal, assert_trees_equal
 
 from s2ac.algorithms import S2AC, SAC, OffPolicyAgent
 from s2ac.cli import main
@@ -294,15 +294,7 @@ def test_resumed_run_files_match_uninterrupted(resume_runs):
     assert all(math.isfinite(float(row["eval_return_mean"])) for row in rows_a)
     assert all(math.isfinite(float(row["critic_loss"])) for row in rows_a[1:])
     # Checkpoints and models: the same arrays; the same metadata but for the wall-clock time.
-    for name in (CHECKPOINT_FILE, MODEL_FILE):
-        arrays_a, meta_a = read(dir_a / name)
-        arrays_b, meta_b = read(dir_b / name)
-        assert sorted(arrays_a) == sorted(arrays_b)
-        for key in arrays_a:
-            np.testing.assert_array_equal(arrays_a[key], arrays_b[key], err_msg=f"{name}: {key}")
-        meta_a.pop("time_s", None)
-        meta_b.pop("time_s", None)
-        assert meta_a == meta_b
+    assert_run_files_equal(dir_a, dir_b)
     # A model loaded from either acts identically.
     obs, key = np.array([0.3, -0.2, 0.5], np.float32), jax.random.PRNGKey(3)
     loaded_a, loaded_b = OffPolicyAgent.load(dir_a / MODEL_FILE), OffPolicyAgent.load(dir_b / MODEL_FILE)
