@@ -69,6 +69,7 @@ class OffPolicyAgent:
         # filter_jit: the state may hold non-array leaves (flowjax's flows); strings (the mode) are static.
         self.update_fn = eqx.filter_jit(functools.partial(actor_critic.scan_updates, self.update_step))
         self.act_fn = eqx.filter_jit(self.select_actions)
+        self._draw_fn = eqx.filter_jit(self.draw_policy)
         self.trainer = None
 
     # --- what an algorithm defines ---------------------------------------------------------------------
@@ -130,8 +131,51 @@ class OffPolicyAgent:
         """Actions in the environment's own action box for one observation ``(obs_dim,)`` or a batch
         ``(B, obs_dim)``. ``mode`` overrides the selection rule (``"train"``, ``"eval"`` or an algorithm's
         own, e.g. ``"softmax"`` for S2AC)."""
+        obs = self._observations(obs)
+        key = jax.random.PRNGKey(np.random.randint(2**31)) if key is None else key
+        mode = mode or ("eval" if deterministic else "train")
+        actions = np.asarray(self.act_fn(self.state, jnp.atleast_2d(obs), key, mode=mode))
+        actions = self.scaler.to_env(actions)
+        return actions[0] if obs.ndim == 1 else actions
+
+    def sample(self, obs: np.ndarray, num_samples: int, key: Array) -> tuple[np.ndarray, np.ndarray | None]:
+        """``num_samples`` draws of the policy at each state of ``obs`` ``(B, obs_dim)``: actions ``(B, k, d)``
+        in ``[-1, 1]`` and their ``log pi`` ``(B, k)`` (None for a sampler without a density, SQL's). What
+        the studies measure a policy by (its modes, its entropy), without knowing the algorithm."""
+        if not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+        obs = np.atleast_2d(self._observations(obs))
+        per_call = self.samples_per_draw
+        repeats = -(-num_samples // per_call)
+        actions, log_pi = self._draw_fn(self.state, jnp.repeat(jnp.asarray(obs), repeats, axis=0), key)
+        actions = np.asarray(actions).reshape(obs.shape[0], repeats * per_call, -1)[:, :num_samples]
+        if log_pi is not None:
+            log_pi = np.asarray(log_pi).reshape(obs.shape[0], repeats * per_call)[:, :num_samples]
+        return actions, log_pi
+
+    @property
+    def samples_per_draw(self) -> int:
+        """How many actions one :meth:`draw_policy` call gives per state (S2AC: its particles)."""
+        return 1
+
+    def draw_policy(self, state: AgentState, obs: Array, key: Array) -> tuple[Array, Array | None]:
+        """Pure: ``samples_per_draw`` policy actions per state ``(B, m, d)`` and their ``log pi`` ``(B, m)``."""
+        sample = self.policy(state.actor, state.critic, obs, key, state.alpha)
+        return sample.actions, sample.log_pi
+
+    @property
+    def stochastic_mode(self) -> str:
+        """The selection rule (a ``predict`` mode) that samples the policy as the paper's test trajectories do."""
+        return "train"
+
+    def initial_distribution(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """A learned initial distribution's mean and standard deviation at ``obs`` ``(B, obs_dim)``, each
+        ``(B, d)`` (S2AC(phi, theta)'s ``q_0``); None where the policy has none."""
+        return None
+
+    def _observations(self, obs: np.ndarray) -> np.ndarray:
+        """``obs`` as float32 ``(obs_dim,)`` or ``(B, obs_dim)``, or a ``ValueError`` saying what is wrong."""
         obs = np.asarray(obs, np.float32)
-        single = obs.ndim == 1
         if obs.ndim not in (1, 2) or obs.shape[-1] != self.obs_dim:
             raise ValueError(f"observation has shape {obs.shape}; this agent expects ({self.obs_dim},) or "
                              f"(batch, {self.obs_dim})")
@@ -139,11 +183,7 @@ class OffPolicyAgent:
             # A NaN observation would silently give a NaN action; an infinite one, an arbitrary one.
             raise ValueError(f"observation holds non-finite values (NaN or inf) at "
                              f"{np.argwhere(~np.isfinite(obs)).tolist()[:5]}: no action can be selected for it")
-        key = jax.random.PRNGKey(np.random.randint(2**31)) if key is None else key
-        mode = mode or ("eval" if deterministic else "train")
-        actions = np.asarray(self.act_fn(self.state, jnp.atleast_2d(obs), key, mode=mode))
-        actions = self.scaler.to_env(actions)
-        return actions[0] if single else actions
+        return obs
 
     def save(self, path: str | Path) -> Path:
         """Write the networks and configuration (not the replay buffer) to ``path`` (``.npz``)."""

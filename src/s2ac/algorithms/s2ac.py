@@ -18,6 +18,8 @@ from typing import ClassVar
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
 from s2ac.algorithms.actor_critic import AgentState
@@ -62,6 +64,22 @@ class S2AC(OffPolicyAgent):
                alpha: Array) -> PolicySample:
         return stein_policy(actor, critic, obs, key, alpha, self.svgd_settings, self.action_dim,
                             self.config.init_std)
+
+    @property
+    def samples_per_draw(self) -> int:
+        return self.config.num_particles
+
+    @property
+    def stochastic_mode(self) -> str:
+        # The authors' test actions: a particle drawn with probability softmax(Q / alpha) (docs/math.md
+        # section 11); the amortized variant's one-pass sampler f_psi (Fig. 17).
+        return "amortized" if self.config.variant == "amortized" else "softmax"
+
+    def initial_distribution(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        if self.state.actor is None:
+            return None
+        mean, std = self.state.actor(jnp.asarray(np.atleast_2d(self._observations(obs))))
+        return np.asarray(mean), np.asarray(std)
 
     def select_actions(self, state: AgentState, obs: Array, key: Array, mode: str) -> Array:
         mode = {"train": self.config.train_selection, "eval": self.config.eval_selection}.get(mode, mode)

@@ -68,6 +68,13 @@ class SQL(OffPolicyAgent):
         metrics = {**critic_metrics, "actor_loss": sampler_metrics["amortized_loss"], "alpha": state.alpha}
         return update_targets(state, cfg.polyak), metrics
 
+    @property
+    def samples_per_draw(self) -> int:
+        return self.config.num_particles
+
+    def draw_policy(self, state: AgentState, obs: Array, key: Array) -> tuple[Array, None]:
+        return state.amortized.sample(obs, key, self.config.num_particles), None  # an implicit density
+
     def select_actions(self, state: AgentState, obs: Array, key: Array, mode: str) -> Array:
         if mode == "train":
             return state.amortized.sample(obs, key, 1)[:, 0]
