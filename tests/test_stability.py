@@ -233,7 +233,7 @@ def test_analyse_run_reads_a_nonfinite_failure_and_impossible_entropy(tmp_path):
                                           "critic_loss\n500,-10,1.0,0.0,0.2,0.5,3\n1000,-20,9e7,0.5,0.4,1e-8,1e13\n")
     error = ("NonFiniteLossError: non-finite critic_loss=nan in the updates at step 1350; training stopped and "
              "the last checkpoint is intact")
-    outcome = stability.analyse_run(tmp_path, {"error": error})
+    outcome = stability.analyse_run(None, tmp_path, {"error": error})
     assert outcome["nonfinite_step"] == 1350 and outcome["other_error"] is None
     assert outcome["impossible_entropy"] == 1 and outcome["max_saturated_share"] == 0.5
     assert outcome["min_kernel_variance"] == 1e-8 and outcome["final_return"] == -20

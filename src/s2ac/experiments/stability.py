@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import math
 import re
@@ -30,9 +31,10 @@ from typing import Any
 
 from s2ac.algorithms.presets import ALIASES, get_preset
 from s2ac.envs import make_env
-from s2ac.experiments.outputs import dump_json, print_summary, pyplot
-from s2ac.experiments.sweep import RunSpec, execute_run, run_sweep
-from s2ac.training.files import CONFIG_FILE, METRICS_FILE, write_text_atomically
+from s2ac.experiments.outputs import print_summary, pyplot
+from s2ac.experiments.study import recorded_run, train_and_collect, write_study
+from s2ac.experiments.sweep import RunSpec
+from s2ac.training.files import CONFIG_FILE, METRICS_FILE
 
 ENVS = ("Pendulum-v1", "Hopper-v5", "s2ac/MultiGoalMaxEnt-v0")
 VARIANTS = ("s2ac_phi_theta", "s2ac_phi")
@@ -50,7 +52,6 @@ DEFAULT_SETS: dict[str, tuple[str, ...]] = {
 }
 QUICK = {"envs": ("Pendulum-v1", "s2ac/MultiGoalMaxEnt-v0"), "variants": ("s2ac_phi_theta",),
          "alphas": ("0.01", "1", "tuned"), "seeds": (0,), "steps": 2000}
-OUTCOME_FILE = "outcome.json"
 
 
 @dataclass(frozen=True)
@@ -110,22 +111,7 @@ def plan(config: StabilityConfig) -> list[RunSpec]:
             for alpha in config.alphas for seed in config.seeds]
 
 
-def run_and_record(spec: RunSpec, out: str | Path) -> dict[str, Any]:
-    """A sweep worker: train the run (unless its outcome is already recorded), then write ``outcome.json``:
-    the sweep's record of what happened and :func:`analyse_run`'s reading of its metrics."""
-    path = spec.run_dir(out) / OUTCOME_FILE
-    if path.is_file():
-        return {**json.loads(path.read_text()), "status": "skipped"}
-    record = execute_run(spec, out)
-    if record["status"] == "busy":
-        return record
-    outcome = {**record, **analyse_run(spec.run_dir(out), record)}
-    outcome.pop("traceback", None)
-    write_text_atomically(path, json.dumps(outcome, indent=1, allow_nan=True))
-    return outcome
-
-
-def analyse_run(run_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
+def analyse_run(spec: RunSpec, run_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
     """What a run's ``metrics.csv`` and failure show: ``nonfinite_step`` (None if none), ``impossible_entropy``
     (evaluation rows whose entropy estimate exceeds ``d log 2``), the worst ``saturated_share``, ``svgd_move``
     and ``kernel_variance``, the ``max_entropy`` and the ``final_return``."""
@@ -144,6 +130,10 @@ def analyse_run(run_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
             "max_critic_loss": worst("critic_loss", max),
             "final_return": rows[-1]["eval_return_mean"] if rows else None,
             "last_step": int(rows[-1]["step"]) if rows else 0}
+
+
+# The sweep worker of this study (module level: it is pickled into the worker processes).
+WORKER = functools.partial(recorded_run, analyse=analyse_run)
 
 
 def _read_rows(path: Path) -> list[dict[str, float]]:
@@ -239,36 +229,19 @@ def run_study(config: StabilityConfig, out: str | Path, workers: int | None = No
               train: bool = True) -> dict[str, Any]:
     """Train what is missing (unless ``train`` is False), then write ``results.json``, ``summary.txt`` and
     ``stability.png`` to ``out`` from every run whose outcome is recorded; the others are listed as missing."""
-    out = Path(out)
     start = time.perf_counter()
-    specs = plan(config)
-    if train:
-        run_sweep(specs, out, workers=workers, progress=progress, worker=run_and_record)
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-    recorded = [spec.run_dir(out) / OUTCOME_FILE for spec in specs]
-    # A run trained elsewhere (another machine sharing the grid) recorded its directory there: name it here.
-    runs = [{**json.loads(path.read_text()), "run_dir": str(path.parent)} for path in recorded if path.is_file()]
-    missing = [str(path.parent) for path in recorded if not path.is_file()]
+    runs, missing = train_and_collect(plan(config), out, WORKER, train=train, workers=workers, progress=progress)
     results = {"config": asdict(config), "default_sets": DEFAULT_SETS,
-               "wall_time_s": round(time.perf_counter() - start, 1), "runs": _finite(runs),
+               "wall_time_s": round(time.perf_counter() - start, 1), "runs": runs,
                "missing": missing, "totals": summarise(runs)}
-    (out / "results.json").write_text(dump_json(results))
-    (out / "summary.txt").write_text(format_summary(results))
-    if runs:
-        plot(results, out / "stability.png")
-    return results
+    return write_study(out, results, format_summary, figures)
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN: non-finite numbers become None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
+def figures(results: dict[str, Any], out: Path) -> list[str]:
+    if not results["runs"]:
+        return []
+    plot(results, out / "stability.png")
+    return ["stability.png"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
