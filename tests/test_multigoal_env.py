@@ -227,7 +227,7 @@ def test_coefficients_are_parameters():
 
 
 def test_greedy_walk_reaches_the_goal():
-    env = gym.make(MULTIGOAL_MAXENT_ID)
+    env = gym.make(MULTIGOAL_MAXENT_ID, start_noise=0.0)
     obs, _ = env.reset(seed=0)
     for _ in range(30):
         obs, reward, terminated, truncated, info = env.step(np.clip(np.array([-4.0, 3.0]) - obs, -1, 1))
@@ -295,7 +295,7 @@ def test_wall_blocks_steps_that_cross_or_touch_it(env_id, start, action, blocked
 
 
 def test_wall_stops_the_greedy_way_to_g2():
-    env = gym.make(MULTIGOAL_MAXENT_OBSTACLE_ID)
+    env = gym.make(MULTIGOAL_MAXENT_OBSTACLE_ID, start_noise=0.0)
     obs, _ = env.reset()
     blocked = []
     for _ in range(30):
@@ -390,7 +390,7 @@ def test_make_env(env_id):
 
 # -- rendering ---------------------------------------------------------------------------------------------
 def test_render_shows_the_trajectory():
-    env = gym.make(MULTIGOAL_MAXENT_OBSTACLE_ID, render_mode="rgb_array")
+    env = gym.make(MULTIGOAL_MAXENT_OBSTACLE_ID, render_mode="rgb_array", start_noise=0.0)
     env.reset()
     first = env.render()
     assert first.ndim == 3 and first.shape[2] == 3 and first.dtype == np.uint8
@@ -428,8 +428,9 @@ def test_reset_and_steps_are_deterministic():
     rng = np.random.default_rng(2)
     actions = rng.uniform(-1.2, 1.2, (30, 2)).astype(np.float32)
     runs = []
-    for seed in (0, 0, 123, None):
-        env = gym.make(MULTIGOAL_OBSTACLE_ID)
+    # Without start noise the seed changes nothing; with it, the same seed gives the same episode.
+    for seed, noise in ((0, 0.0), (0, 0.0), (123, 0.0), (None, 0.0), (5, 0.1), (5, 0.1)):
+        env = gym.make(MULTIGOAL_OBSTACLE_ID, start_noise=noise)
         obs, info = env.reset(seed=seed)
         run = [(obs.tolist(), info["goal"], info["blocked"])]
         for action in actions:
@@ -438,7 +439,7 @@ def test_reset_and_steps_are_deterministic():
             if terminated or truncated:
                 break
         runs.append(run)
-    assert all(run == runs[0] for run in runs[1:])
+    assert all(run == runs[0] for run in runs[1:4]) and runs[4] == runs[5] and runs[4] != runs[0]
 
 
 def test_reset_restarts_the_episode():
@@ -481,3 +482,23 @@ def test_import_s2ac_registers_the_environments_without_jax():
             "print(env.spec.id, 'jax' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["s2ac/MultiGoalMaxEnt-v0", "False"]
+
+
+@pytest.mark.parametrize("env_id, std", [(MULTIGOAL_ID, 0.1), (MULTIGOAL_MAXENT_ID, 0.05),
+                                         (MULTIGOAL_OBSTACLE_ID, 0.1), (MULTIGOAL_MAXENT_OBSTACLE_ID, 0.05)])
+def test_start_noise_defaults_to_each_reference_and_is_seeded(env_id, std):
+    env = gym.make(env_id).unwrapped
+    assert env.start_noise == std  # Haarnoja et al.'s 0.1, the S2AC authors' 0.05
+    starts = np.array([env.reset(seed=i)[0] for i in range(2000)], float)
+    assert np.std(starts, axis=0) == pytest.approx([std, std], rel=0.1)
+    assert np.abs(np.mean(starts, axis=0)).max() < 4 * std / np.sqrt(2000)
+    np.testing.assert_array_equal(env.reset(seed=7)[0], env.reset(seed=7)[0])
+    assert not np.array_equal(env.reset(seed=7)[0], env.reset(seed=8)[0])
+    np.testing.assert_array_equal(env.reset(seed=7, options={"position": (1.0, 2.0)})[0], [1.0, 2.0])
+    np.testing.assert_array_equal(gym.make(env_id, start_noise=0.0).reset(seed=3)[0], [0.0, 0.0])
+
+
+@pytest.mark.parametrize("noise", [-0.1, float("nan"), "0.1"])
+def test_bad_start_noise_is_rejected(noise):
+    with pytest.raises(ValueError, match="start_noise must be a non-negative number"):
+        MultiGoalEnv(start_noise=noise)

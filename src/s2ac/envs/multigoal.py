@@ -33,9 +33,12 @@ Every ``info`` (of ``reset`` and ``step``) has the keys
 * ``"position"``: ``float64`` array ``(2,)``, the exact position (the observation is its ``float32`` copy);
 * ``"distance"``: ``float``, the distance from the position to the nearest goal.
 
-``reset(options={"position": (x, y)})`` starts from another position (used for tests and analyses of
-particular states); the default is the origin. The seed does not change the start: the environment has no
-randomness.
+An episode starts at the origin plus Gaussian noise of standard deviation ``start_noise`` per coordinate,
+drawn from the environment's generator (so ``reset(seed=...)`` fixes it): 0.1 for the ``MultiGoal`` ids as in
+Haarnoja et al.'s environment, 0.05 for the ``MultiGoalMaxEnt`` ids as in the S2AC authors'; ``gym.make(id,
+start_noise=0.0)`` starts every episode exactly at the origin. ``reset(options={"position": (x, y)})`` starts
+exactly at another position, without noise (used for tests and analyses of particular states). The dynamics
+have no other randomness.
 """
 
 from __future__ import annotations
@@ -61,10 +64,11 @@ MULTIGOAL_IDS: tuple[str, ...] = (MULTIGOAL_ID, MULTIGOAL_MAXENT_ID, MULTIGOAL_O
                                   MULTIGOAL_MAXENT_OBSTACLE_ID)
 
 _SPECS: dict[str, dict[str, Any]] = {
-    MULTIGOAL_ID: {"goals": MULTIGOAL_GOALS, "goal_radius": 1.0},
-    MULTIGOAL_MAXENT_ID: {"goals": MAXENT_GOALS, "goal_radius": 0.5},
-    MULTIGOAL_OBSTACLE_ID: {"goals": MULTIGOAL_GOALS, "goal_radius": 1.0, "walls": (WALL,)},
-    MULTIGOAL_MAXENT_OBSTACLE_ID: {"goals": MAXENT_GOALS, "goal_radius": 0.5, "walls": (WALL,)},
+    MULTIGOAL_ID: {"goals": MULTIGOAL_GOALS, "goal_radius": 1.0, "start_noise": 0.1},
+    MULTIGOAL_MAXENT_ID: {"goals": MAXENT_GOALS, "goal_radius": 0.5, "start_noise": 0.05},
+    MULTIGOAL_OBSTACLE_ID: {"goals": MULTIGOAL_GOALS, "goal_radius": 1.0, "walls": (WALL,), "start_noise": 0.1},
+    MULTIGOAL_MAXENT_OBSTACLE_ID: {"goals": MAXENT_GOALS, "goal_radius": 0.5, "walls": (WALL,),
+                                   "start_noise": 0.05},
 }
 
 _TOLERANCE = 1e-9
@@ -129,6 +133,7 @@ class MultiGoalEnv(gym.Env):
             cross or touch one is cancelled.
         bound: the plane is ``[-bound, bound]^2``.
         max_action: actions are clipped to ``[-max_action, max_action]^2``.
+        start_noise: standard deviation of the Gaussian noise added to the origin at ``reset`` (0: none).
         render_mode: ``None`` or ``"rgb_array"``.
     """
 
@@ -137,7 +142,7 @@ class MultiGoalEnv(gym.Env):
     def __init__(self, goals: Sequence[Sequence[float]] = MULTIGOAL_GOALS, goal_radius: float = 1.0,
                  action_cost: float = 30.0, distance_cost: float = 1.0, goal_reward: float = 10.0,
                  horizon: int | None = 30, walls: Any = (), bound: float = 7.0, max_action: float = 1.0,
-                 render_mode: str | None = None):
+                 start_noise: float = 0.0, render_mode: str | None = None):
         self.goals = np.asarray(goals, dtype=np.float64)
         if self.goals.ndim != 2 or self.goals.shape[1] != 2 or len(self.goals) == 0:
             raise ValueError(f"goals must be a non-empty list of 2-D points, got {goals!r}")
@@ -147,6 +152,8 @@ class MultiGoalEnv(gym.Env):
             raise ValueError(f"horizon must be a positive integer or None, got {horizon!r}")
         if not (bound > 0 and max_action > 0):
             raise ValueError(f"bound and max_action must be positive, got {bound}, {max_action}")
+        if not (isinstance(start_noise, int | float) and np.isfinite(start_noise) and start_noise >= 0):
+            raise ValueError(f"start_noise must be a non-negative number, got {start_noise!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, "
                              f"got {render_mode!r}")
@@ -158,6 +165,7 @@ class MultiGoalEnv(gym.Env):
         self.walls = _as_walls(walls)
         self.bound = float(bound)
         self.max_action = float(max_action)
+        self.start_noise = float(start_noise)
         self.render_mode = render_mode
         self.observation_space = gym.spaces.Box(-self.bound, self.bound, shape=(2,), dtype=np.float32)
         self.action_space = gym.spaces.Box(-self.max_action, self.max_action, shape=(2,), dtype=np.float32)
@@ -191,6 +199,8 @@ class MultiGoalEnv(gym.Env):
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         start = np.zeros(2)
+        if self.start_noise > 0:
+            start = np.clip(self.start_noise * self.np_random.standard_normal(2), -self.bound, self.bound)
         if options and options.get("position") is not None:
             start = np.asarray(options["position"], dtype=np.float64).reshape(-1)
             if start.shape != (2,) or not np.all(np.abs(start) <= self.bound):
