@@ -1,10 +1,13 @@
 """Study E1 (``s2ac entropy``) on a tiny grid: the results' schema, the ground truths, step 0, the
-convergence rule, the figures, and the command line's argument errors."""
+convergence rule, the figures, resuming from the records, and the command line's argument errors."""
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -21,7 +24,7 @@ RECORD_KEYS = {"part", "name", "target", "sampler", "particles", "dim", "steps",
 
 def tiny_config(**overrides):
     # SVGD with the exact log-det and DLD are flags on the SVGD and SGLD code paths: left out for speed.
-    fields = dict(seeds=2, particles_ab=6, samplers=("svgd", "sgld", "hmc"), kernels=(1.0, "mean"),
+    fields = dict(seeds=2, particles_ab=6, dynamics=("svgd", "sgld", "hmc"), kernels=(1.0, "mean"),
                   particle_counts=(6,), components=(1, 2), stds=(1.0, 2.0), dims=(2,), report_steps=(2,),
                   mc_samples=20_000)
     fields.update(overrides)
@@ -137,3 +140,38 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
     assert main(["entropy", "--out", str(tmp_path / "x"), "--parts", "ax"]) == 2
     assert "--parts" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_a_rerun_computes_nothing_and_needs_no_plotting(study, tmp_path, monkeypatch):
+    out, results = study
+    shutil.copytree(out / e1.RECORDS_DIR, tmp_path / e1.RECORDS_DIR)
+    monkeypatch.setattr(e1, "simulate", lambda *a, **k: pytest.fail("a recorded configuration was computed again"))
+    monkeypatch.setitem(sys.modules, "s2ac.experiments.entropy_plots", None)  # importing it fails
+    again = e1.run_study(tmp_path, tiny_config(), progress=False, plots=False)
+    assert again["configurations"] == results["configurations"]
+    assert again["trends"] == results["trends"]
+    assert again["figures"] == [] and "figures: none" in (tmp_path / "summary.txt").read_text()
+    assert json.loads((tmp_path / "results.json").read_text())["configurations"] == results["configurations"]
+
+
+def test_a_rerun_computes_only_what_is_missing(study, tmp_path, monkeypatch):
+    out, results = study
+    shutil.copytree(out / e1.RECORDS_DIR, tmp_path / e1.RECORDS_DIR)
+    config = tiny_config(parts=("a",))
+    units = e1.plan(config)
+    e1.record_path(tmp_path, units[1], config).unlink()
+    computed, simulate = [], e1.simulate
+    monkeypatch.setattr(e1, "simulate", lambda unit, config: computed.append(unit.name) or simulate(unit, config))
+    again = e1.run_study(tmp_path, config, progress=False, plots=False)
+    assert computed == [units[1].name] == ["a/sgld"]
+    strip = lambda records: [{k: v for k, v in r.items() if k != "seconds"} for r in records]  # noqa: E731
+    assert strip(again["configurations"]) == strip(r for r in results["configurations"] if r["part"] == "a")
+    # A record is kept per setting it depends on: other settings compute afresh.
+    assert e1.record_path(tmp_path, units[0], config) != e1.record_path(tmp_path, units[0], tiny_config(tol=0.1))
+
+
+def test_the_computation_does_not_import_the_figures():
+    code = ("import sys, s2ac.experiments.entropy; "
+            "print(sorted(m for m in ('matplotlib', 's2ac.experiments.entropy_plots') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -325,3 +325,13 @@ def test_a_run_not_evaluated_yet_is_left_out_with_a_warning(tmp_path):
     write_run(tmp_path, "a1", algo="sac", env="Pendulum-v1", seed=1, returns=[])
     result = rep.build_report(tmp_path, tmp_path / "out", reps=REPS, figures=False)
     assert any("left out" in w and "a1" in w for w in result["warnings"])
+
+
+def test_the_report_without_figures_does_not_import_them(d4rl_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "s2ac.experiments.report_plots", None)  # importing it fails
+    result = rep.build_report(d4rl_dir, tmp_path / "out", reps=REPS, figures=False)
+    assert result["figures"] == [] and (tmp_path / "out" / "report.md").is_file()
+    code = ("import sys, s2ac.experiments.report; "
+            "print('s2ac.experiments.report_plots' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

@@ -17,7 +17,8 @@ sweep write). Choices, all recorded in ``report.json``:
   the tasks every algorithm ran, with the same number of runs per task for an algorithm (its smallest count).
   The bootstrap is seeded (``seed``) and leaves the caller's global NumPy generator as it was.
 
-Plotting and rliable are imported when used: the command line imports this module to build its parser.
+The figures are :mod:`s2ac.experiments.report_plots`' (drawn from report.json's content); it, matplotlib, scipy
+and rliable are imported when used: the command line imports this module to build its parser.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from typing import Any
 import numpy as np
 
 from s2ac.algorithms.presets import PRESETS, preset_of
-from s2ac.experiments.outputs import dump_json, pyplot
-from s2ac.training.files import CONFIG_FILE, METRICS_FILE, prepare_output_dir
+from s2ac.experiments.outputs import dump_json
+from s2ac.training.files import CONFIG_FILE, METRICS_FILE, prepare_output_dir, write_text_atomically
 
 # D4RL reference returns (random policy, expert policy) of the Gym MuJoCo tasks: REF_MIN_SCORE / REF_MAX_SCORE of
 # d4rl/infos.py in Farama-Foundation/D4RL (the same numbers for the v0, v1 and v2 datasets). D4RL has none for
@@ -58,6 +59,8 @@ SMOOTHING_WINDOW = 10
 SMOOTHING_POLYORDER = 2
 CONFIDENCE = 0.95
 PAIR_SEPARATOR = ";"  # labels such as "S2AC(phi,theta)" hold commas, rliable's default separator
+# The probability of improvement compares every preset of this algorithm with every preset of another.
+IMPROVING = "s2ac"
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +78,11 @@ class Run:
 
 def _label(algo: str) -> str:
     return PRESETS[algo].label if algo in PRESETS else algo
+
+
+def _algorithm(algo: str) -> str:
+    """The algorithm a preset runs (the presets table's ``algo``)."""
+    return PRESETS[algo].algo if algo in PRESETS else algo
 
 
 def _algo_order(algo: str) -> tuple[int, str]:
@@ -274,9 +282,9 @@ def _aggregates(matrices: dict[str, np.ndarray], reps: int, seed: int) -> dict[s
 
 def _improvements(matrices: dict[str, np.ndarray], reps: int, seed: int) -> list[dict[str, Any]]:
     library, _ = _rliable()
-    s2ac = [a for a in matrices if a.startswith("s2ac")]
-    others = [a for a in matrices if not a.startswith("s2ac")]
-    pairs = {f"{x}{PAIR_SEPARATOR}{y}": [matrices[x], matrices[y]] for x in s2ac for y in others}
+    ours = [a for a in matrices if _algorithm(a) == IMPROVING]
+    others = [a for a in matrices if _algorithm(a) != IMPROVING]
+    pairs = {f"{x}{PAIR_SEPARATOR}{y}": [matrices[x], matrices[y]] for x in ours for y in others}
     if not pairs:
         return []
 
@@ -300,94 +308,6 @@ def _profiles(matrices: dict[str, np.ndarray], tau: np.ndarray, reps: int, seed:
         matrices, tau, custom_profile_func=_score_distribution, reps=reps, confidence_interval_size=CONFIDENCE))
     return {algo: {"profile": [float(v) for v in profiles[algo]], "ci_low": [float(v) for v in cis[algo][0]],
                    "ci_high": [float(v) for v in cis[algo][1]]} for algo in matrices}
-
-
-def _colors(algos: Sequence[str]) -> dict[str, Any]:
-    plt = pyplot()
-    cycle = plt.get_cmap("tab10")
-    return {algo: cycle(i % 10) for i, algo in enumerate(algos)}
-
-
-def _plot_curves(report: dict[str, Any], colors: dict[str, Any], path: Path) -> None:
-    plt = pyplot()
-    from matplotlib.ticker import EngFormatter
-    tasks = list(report["tasks"])
-    cols = min(3, len(tasks))
-    rows = math.ceil(len(tasks) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
-    for ax, env in zip(axes.flat, tasks, strict=False):
-        for algo, entry in report["tasks"][env]["algorithms"].items():
-            curve = entry["curve"]
-            if not curve["steps"]:
-                continue
-            marker = "o" if len(curve["steps"]) == 1 else None
-            ax.plot(curve["steps"], curve["mean"], color=colors[algo], label=entry["label"], marker=marker)
-            ax.fill_between(curve["steps"], curve["min"], curve["max"], color=colors[algo], alpha=0.2, linewidth=0)
-        ax.set_title(env)
-        ax.set_xlabel("environment steps")
-        ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 200k, not overlapping 200000s
-        ax.set_ylabel("evaluation return")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-    for ax in list(axes.flat)[len(tasks):]:
-        ax.set_visible(False)
-    # Two lines: a single task's panel is narrower than the one-line caption.
-    fig.suptitle(f"mean over seeds, min-max band\nSavitzky-Golay window {SMOOTHING_WINDOW | 1} "
-                 f"({SMOOTHING_WINDOW} widened to odd), order {SMOOTHING_POLYORDER}", fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def _plot_aggregates(report: dict[str, Any], colors: dict[str, Any], path: Path, xlabel: str) -> None:
-    plt = pyplot()
-    from rliable import plot_utils
-
-    aggregates = report["aggregates"]["algorithms"]
-    labels = {algo: report["algorithms"][algo] for algo in aggregates}
-    points = {labels[a]: np.array([aggregates[a][m]["estimate"] for m in METRICS]) for a in aggregates}
-    cis = {labels[a]: np.array([aggregates[a][m]["ci"] for m in METRICS]).T for a in aggregates}
-    fig, _ = plot_utils.plot_interval_estimates(
-        points, cis, metric_names=[METRIC_TITLES[m] for m in METRICS], algorithms=list(points),
-        colors={labels[a]: colors[a] for a in aggregates}, xlabel=xlabel, xlabel_y_coordinate=-0.3,
-        row_height=0.45, subfigure_width=3.6)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-
-
-def _plot_improvement(report: dict[str, Any], path: Path) -> None:
-    plt = pyplot()
-    from rliable import plot_utils
-
-    labels = report["algorithms"]
-    entries = report["probability_of_improvement"]
-    keys = [f"{labels[e['x']]}{PAIR_SEPARATOR}{labels[e['y']]}" for e in entries]
-    fig, ax = plt.subplots(figsize=(5, 0.5 * len(entries) + 1.2))
-    plot_utils.plot_probability_of_improvement(
-        {k: e["estimate"] for k, e in zip(keys, entries, strict=True)},
-        {k: np.array(e["ci"]) for k, e in zip(keys, entries, strict=True)},
-        pair_separator=PAIR_SEPARATOR, ax=ax, xticks=[0.0, 0.25, 0.5, 0.75, 1.0], ticklabelsize="medium",
-        labelsize="medium", ylabel_x_coordinate=0.0)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-
-
-def _plot_profiles(report: dict[str, Any], colors: dict[str, Any], path: Path, xlabel: str) -> None:
-    plt = pyplot()
-    from rliable import plot_utils
-
-    profile = report["performance_profile"]
-    labels = report["algorithms"]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    plot_utils.plot_performance_profiles(
-        {labels[a]: np.array(p["profile"]) for a, p in profile["algorithms"].items()}, np.array(profile["tau"]),
-        performance_profile_cis={labels[a]: (np.array(p["ci_low"]), np.array(p["ci_high"]))
-                                 for a, p in profile["algorithms"].items()},
-        ax=ax, colors={labels[a]: colors[a] for a in profile["algorithms"]}, xlabel=xlabel,
-        labelsize="medium", ticklabelsize="medium")
-    ax.legend(fontsize="small")
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
 
 
 def _curve_summary(runs: Sequence[Run], warn: Callable[[str], None]) -> dict[str, Any]:
@@ -507,27 +427,17 @@ def build_report(root: str | Path, out: str | Path | None = None, *, reps: int =
         warnings_.append("no task was run by every algorithm: no aggregates")
     report["warnings"] = warnings_
 
-    report["figures"] = _write_figures(report, out) if figures else []
+    report["figures"] = _figures(report, out) if figures else []
     report["wall_time_s"] = time.perf_counter() - start
-    (out / "report.json").write_text(dump_json(report))
-    (out / "report.md").write_text(format_markdown(report))
+    write_text_atomically(out / "report.json", dump_json(report))
+    write_text_atomically(out / "report.md", format_markdown(report))
     return report
 
 
-def _write_figures(report: dict[str, Any], out: Path) -> list[str]:
-    colors = _colors(list(report["algorithms"]))
-    xlabel = "raw return" if report["normalize"] == "none" else "normalised score"
-    names = ["learning_curves.png"]
-    _plot_curves(report, colors, out / names[-1])
-    if report["aggregates"] is not None:
-        names.append("aggregates.png")
-        _plot_aggregates(report, colors, out / names[-1], xlabel)
-        names.append("performance_profile.png")
-        _plot_profiles(report, colors, out / names[-1], xlabel)
-    if report["probability_of_improvement"]:
-        names.append("probability_of_improvement.png")
-        _plot_improvement(report, out / names[-1])
-    return names
+def _figures(report: dict[str, Any], out: Path) -> list[str]:
+    from s2ac.experiments.report_plots import write_figures  # matplotlib and rliable's plots: only to draw
+
+    return write_figures(report, out)
 
 
 def format_markdown(report: dict[str, Any]) -> str:

@@ -34,6 +34,7 @@ from s2ac.envs import make_env
 from s2ac.experiments.outputs import print_summary, pyplot
 from s2ac.experiments.study import recorded_run, train_and_collect, write_study
 from s2ac.experiments.sweep import RunSpec
+from s2ac.experiments.validation import check_int, positive_number
 from s2ac.training.files import CONFIG_FILE, METRICS_FILE
 
 ENVS = ("Pendulum-v1", "Hopper-v5", "s2ac/MultiGoalMaxEnt-v0")
@@ -78,23 +79,16 @@ class StabilityConfig:
                 raise ValueError(f"--variants takes S2AC presets (s2ac_phi, s2ac_phi_theta, s2ac_amortized), "
                                  f"got {variant!r}")
         for alpha in self.alphas:
-            if alpha != "tuned" and not _positive_number(alpha):
+            if alpha != "tuned" and not positive_number(alpha):
                 raise ValueError(f"every alpha must be a positive number or 'tuned', got {alpha!r}")
         for name in self.defaults:
             if name not in DEFAULT_SETS:
                 raise ValueError(f"unknown default set {name!r}; expected one of {', '.join(DEFAULT_SETS)}")
-        if any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in self.seeds):
-            raise ValueError(f"every seed must be a non-negative integer, got {list(self.seeds)}")
+        for seed in self.seeds:
+            check_int("every seed", seed, 0)
         starts = dict(item.split("=", 1) for item in self.schedule).get("learning_starts", "0")
         if not isinstance(self.steps, int) or self.steps <= int(starts):
             raise ValueError(f"--steps must be an integer above {starts} (learning starts there), got {self.steps}")
-
-
-def _positive_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text)) and float(text) > 0
-    except ValueError:
-        return False
 
 
 def alpha_settings(alpha: str) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""Policies: the squashed Gaussian (SAC), the Stein policy (S2AC) and the amortized sampler."""
+"""Policies: the squashed Gaussian (SAC), the Stein policy (S2AC) and the amortized network f_psi
+(:class:`AmortizedSampler`)."""
 
 from s2ac.policies.amortized import AmortizedSampler, amortized_stein_loss, stein_direction
 from s2ac.policies.gaussian import GaussianActor, sample_squashed_gaussian

@@ -1,4 +1,4 @@
-"""An amortized sampler ``a = c tanh(f_psi(s, xi))``: one forward pass per action, trained so that its
+"""The amortized network f_psi, ``a = c tanh(f_psi(s, xi))``: one forward pass per action, trained so that its
 samples move along the Stein direction defined by a set of particles of the same state and their scores
 (docs/math.md sections 7-8; amortized S2AC, Appendix K, and the SQL policy)."""
 
@@ -17,7 +17,9 @@ from s2ac.stein import Bandwidth, kernel_variance, rbf_kernel, svgd_field
 
 
 class AmortizedSampler(eqx.Module):
-    """``f_psi(s, xi)`` with ``xi ~ N(0, I)`` of the action's dimension."""
+    """The amortized network ``f_psi(s, xi)``, ``xi ~ N(0, I)`` of the action's dimension, squashed to the action
+    box: it draws actions in one pass. (Elsewhere "sampler" names other things: the SVGD settings
+    :class:`s2ac.policies.SVGDSettings`, once ``SteinSampler``, and the particle dynamics of :mod:`s2ac.stein`.)"""
 
     net: MLP
     action_dim: int = eqx.field(static=True)
