@@ -15,6 +15,7 @@ import functools
 import math
 
 import equinox as eqx
+import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -609,3 +610,43 @@ def test_review_regressions_in_config_and_selection():
     with pytest.raises(ValueError, match="select_particle"):
         select_particle(critic, jnp.zeros((2, OBS_DIM)), jnp.zeros((2, 3, ACTION_DIM)), jax.random.PRNGKey(0),
                         "amortized", jnp.asarray(1.0))
+
+
+@pytest.mark.parametrize("name", ["s2ac_phi", "s2ac_phi_theta", "s2ac_amortized", "sac", "sql", "sacnf"])
+def test_sample_gives_policy_draws_with_their_log_density_whatever_the_algorithm(name):
+    from s2ac.algorithms.presets import make_agent
+
+    agent = make_agent(name, "s2ac/MultiGoalMaxEnt-v0", 0, critic_hidden=(8, 8), actor_hidden=(8, 8),
+                       **({"amortized_hidden": (8, 8)} if name in ("s2ac_amortized", "sql") else {}))
+    obs = np.array([[0.0, 0.0], [1.0, -2.0], [3.0, 3.0]], np.float32)
+    actions, log_pi = agent.sample(obs, 25, jax.random.PRNGKey(0))
+    assert actions.shape == (3, 25, 2) and np.all(np.abs(actions) <= 1.0) and np.all(np.isfinite(actions))
+    # Draws differ from one another (a policy, not a point), and the same key gives the same draws.
+    assert np.unique(actions.reshape(-1, 2), axis=0).shape[0] > 25
+    np.testing.assert_array_equal(agent.sample(obs, 25, jax.random.PRNGKey(0))[0], actions)
+    if name == "sql":
+        assert log_pi is None  # an implicit density
+    else:
+        assert log_pi.shape == (3, 25) and np.all(np.isfinite(log_pi))
+    expected_mode = {"s2ac_amortized": "amortized", "s2ac_phi": "softmax", "s2ac_phi_theta": "softmax"}
+    assert agent.stochastic_mode == expected_mode.get(name, "train")
+    q0 = agent.initial_distribution(obs)
+    if name in ("s2ac_phi_theta", "s2ac_amortized"):
+        assert q0[0].shape == (3, 2) and np.all((q0[1] >= 0.1 - 1e-6) & (q0[1] <= 0.5 + 1e-6))
+    else:
+        assert q0 is None
+    with pytest.raises(ValueError, match="num_samples must be a positive integer"):
+        agent.sample(obs, 0, jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="observation has shape"):
+        agent.sample(np.zeros((3, 5)), 2, jax.random.PRNGKey(0))
+
+
+def test_evaluate_can_keep_every_info():
+    from s2ac.training.evaluation import evaluate
+
+    agent = SAC("s2ac/MultiGoalMaxEnt-v0", seed=0, critic_hidden=(8, 8), actor_hidden=(8, 8))
+    env = gym.make("s2ac/MultiGoalMaxEnt-v0")
+    result = evaluate(agent, env, 3, seed=1, mode="train", record_infos=True)
+    assert [len(infos) for infos in result.infos] == [n + 1 for n in result.lengths]  # the reset's, then each step's
+    assert all("position" in info for infos in result.infos for info in infos)
+    assert evaluate(agent, env, 2, seed=1).infos is None

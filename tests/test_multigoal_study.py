@@ -1,80 +1,156 @@
-"""Study E2 (``s2ac multigoal``) on a micro grid: schema, goal shares, figures and argument checks."""
+"""Study E2 (``s2ac multigoal``): the measures of a policy on known inputs, the plan, and a micro grid end to end
+(schema, figures, resume, a failed agent)."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from s2ac.experiments import multigoal
-from s2ac.experiments.multigoal import OUTCOMES, make_config, run_study
+from s2ac.experiments.multigoal import Measures, MultigoalConfig, plan, run_study
 
-MICRO = dict(algos=("s2ac_phi_theta", "sac"), alphas=(5.0,), seeds=(0,), total_steps=100, random_steps=50,
-             learning_starts=50, update_every=25, batch_size=16, critic_hidden=(8, 8), actor_hidden=(8, 8),
-             sampler_hidden=(8, 8), num_particles=4, svgd_steps=2, test_episodes=4, entropy_samples=4, action_grid=3,
-             state_grid=3, theta_log_points=2)
+MICRO_SETTINGS = ("random_steps=40", "learning_starts=40", "update_every=20", "batch_size=16", "eval_every=80",
+                  "eval_episodes=2", "checkpoint_every=80", "critic_hidden=[8,8]", "actor_hidden=[8,8]",
+                  "amortized_hidden=[8,8]", "num_particles=4", "svgd_steps=2", "value_samples=4")
+MICRO_MEASURES = Measures(test_episodes=4, samples=16, action_grid=3, state_grid=3, grid_samples=4)
+
+
+def micro_config(**overrides) -> MultigoalConfig:
+    fields = dict(parts=("classic", "maxent"), algos=("sql", "s2ac_phi_theta"), alphas=(5.0,), seeds=(0,),
+                  steps=80, settings=MICRO_SETTINGS, measures=MICRO_MEASURES)
+    return MultigoalConfig(**{**fields, **overrides})
 
 
 @pytest.fixture(scope="module")
 def micro_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("multigoal")
-    results = run_study(out, make_config(**MICRO), progress=False)
-    return out, results
+    return out, run_study(micro_config(), out, progress=False)
 
 
-def test_results_schema(micro_run):
+def test_results_schema_and_measures(micro_run):
     out, results = micro_run
     saved = json.loads((out / "results.json").read_text())
-    assert saved["runs"] == results["runs"]
-    assert (out / "summary.txt").read_text().startswith("E2")
-    assert saved["config"]["total_steps"] == 100 and saved["wall_time_s"] > 0
-    assert {(r["algo"], r["alpha"], r["seed"]) for r in saved["runs"]} == {("s2ac_phi_theta", 5.0, 0), ("sac", 5.0, 0)}
+    assert saved["runs"] == results["runs"] and not saved["missing"]
+    assert {(r["part"], r["algo"], r["alpha"]) for r in saved["runs"]} == {
+        ("classic", "sql", 10.0), ("classic", "s2ac_phi_theta", 10.0), ("maxent", "sql", 5.0),
+        ("maxent", "s2ac_phi_theta", 5.0)}
     for run in saved["runs"]:
+        assert run["measured"] and run["step"] == 80
+        goals = 4 if run["part"] == "classic" else 3
         for key in ("goal_shares", "goal_shares_wall"):
-            assert set(run[key]) == set(OUTCOMES)
-            assert sum(run[key].values()) == pytest.approx(1.0)
-            assert all(0.0 <= v <= 1.0 for v in run[key].values())
-        assert isinstance(run["mean_return"], float) and isinstance(run["mean_return_wall"], float)
-        assert len(run["entropy"]) == 6 and all(isinstance(h, float) for h in run["entropy"])
-        assert len(run["grad_l1"]) == 6 and len(run["hessian_l1"]) == 6
-        assert run["grad_l1_mean"] >= 0 and run["hessian_l1_mean"] >= 0
-        assert len(run["trajectories"]) == 4
-        assert all(t[0] == [0.0, 0.0] and 2 <= len(t) <= 31 for t in run["trajectories"])
-    s2ac_run = next(r for r in saved["runs"] if r["algo"] == "s2ac_phi_theta")
-    assert s2ac_run["test_mode"] == "softmax"
-    trace = s2ac_run["theta_trace"]
-    assert trace["steps"][0] == 0 and trace["steps"][-1] == 100
-    assert len(trace["mu"][0]) == 6 and len(trace["sigma"][0][0]) == 2
-    assert next(r for r in saved["runs"] if r["algo"] == "sac")["theta_trace"] is None
-    assert [row["algo"] for row in saved["aggregate"]] == ["s2ac_phi_theta", "sac"]
+            assert len(run[key]) == goals + 1 and sum(run[key].values()) == pytest.approx(1.0)
+        assert 0 <= run["goals_reached"] <= goals and 0 <= run["goal_entropy"] <= np.log(goals) + 1e-9
+        states = len(multigoal.CRITICAL_STATES[run["env"]])
+        assert len(run["modes"]) == states and all(m >= 1 for m in run["modes"])
+        assert sum(run["start_direction_shares"].values()) == pytest.approx(1.0)
+        assert len(run["grad_l1"]) == states and len(run["hessian_l1"]) == states
+        with np.load(f"{run['run_dir']}/{multigoal.EVALUATION_FILE}") as arrays:
+            assert arrays["positions"].shape[0] == 4 and arrays["samples"].shape == (states, 16, 2)
+            assert arrays["goals"].shape == (4,) and np.all(np.isfinite(arrays["positions"][:, 0]))
+    by_algo = {(r["part"], r["algo"]): r for r in saved["runs"]}
+    sql, s2ac = by_algo[("classic", "sql")], by_algo[("classic", "s2ac_phi_theta")]
+    assert sql["entropy"] is None and sql["q0_std"] is None and sql["test_mode"] == "train"
+    assert len(s2ac["entropy"]) == 3 and s2ac["test_mode"] == "softmax" and len(s2ac["q0_std"]) == 3
+    # Haarnoja et al.'s settings reach SQL (32 particles, 16 value samples) and only the settings each algorithm has.
+    assert "num_particles=32" in sql["settings"] and "value_samples=16" in sql["settings"]
+    assert not any(item.startswith("value_samples") for item in s2ac["settings"])
+    summary = (out / "summary.txt").read_text()
+    assert summary.startswith("Multigoal study (E2)") and "[classic] s2ac/MultiGoal-v0" in summary
 
 
 def test_figures_are_pngs(micro_run):
     out, results = micro_run
-    assert "fig7_trajectories.png" in results["figures"] and "fig12_goal_shares.png" in results["figures"]
-    assert "fig11_theta.png" in results["figures"] and "fig13_entropy_heatmap.png" in results["figures"]
+    assert {"trajectories_classic.png", "goal_shares_maxent_wall.png", "samples_classic_alpha10.png",
+            "entropy_maxent.png", "sigma_theta.png"} <= set(results["figures"])
     for name in results["figures"]:
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000, name
 
 
-def test_goal_shares_sum_to_one():
-    shares = multigoal.goal_shares([0, 1, 1, 2, -1, -1, -1, 0])
-    assert shares == {"G1": 0.25, "G2": 0.25, "G3": 0.125, "none": 0.375}
+def test_a_rerun_trains_and_measures_nothing_and_figures_come_back_from_the_files(micro_run):
+    out, results = micro_run
+    records = sorted(out.glob("*/*/*/*/seed_0/outcome.json"))
+    before = {path: path.stat().st_mtime_ns for path in records}
+    again = run_study(micro_config(), out, workers=1, progress=False)
+    assert {path: path.stat().st_mtime_ns for path in records} == before
+    assert again["runs"] == results["runs"] and again["figures"] == results["figures"]
+    offline = run_study(micro_config(), out, train=False, progress=False)
+    assert offline["runs"] == results["runs"]
+
+
+def test_a_failed_agent_is_recorded_and_listed(tmp_path):
+    # A learning rate of 1e30 makes SQL's losses non-finite at once; the other agent is measured.
+    config = micro_config(parts=("classic",), settings=(*MICRO_SETTINGS, "critic_lr=1e30"))
+    results = run_study(config, tmp_path, workers=1, progress=False, plots=False)
+    failed = [r for r in results["runs"] if not r["measured"]]
+    assert failed and all(r["status"] == "failed" and "non-finite" in r["error"] for r in failed)
+    assert "failed: " in (tmp_path / "summary.txt").read_text()
+
+
+def test_goal_statistics():
+    stats = multigoal.goal_statistics(np.array([0, 1, 1, 2, -1, -1, -1, 0]), 4)
+    assert stats["shares"] == [0.25, 0.25, 0.125, 0.0] and stats["none"] == 0.375
+    assert stats["goals_reached"] == 3
+    assert stats["goal_entropy"] == pytest.approx(-(2 * 0.4 * np.log(0.4) + 0.2 * np.log(0.2)))
+    assert multigoal.goal_statistics(np.array([-1, -1]), 3)["goal_entropy"] == 0.0
+
+
+def test_mode_count_separates_a_two_goal_policy_from_a_wide_unimodal_one():
+    rng = np.random.default_rng(0)
+    two = np.concatenate([rng.normal([0.7, 0.0], 0.08, (200, 2)), rng.normal([-0.6, 0.5], 0.08, (200, 2))])
+    wide = rng.normal(0.0, 0.3, (400, 2))
+    assert multigoal.count_modes(two, 0.15, 0.05) == 2
+    assert multigoal.count_modes(wide, 0.15, 0.05) == 1
+    assert multigoal.gaussian_baseline_modes(two, 0.15, 0.05, seed=0) == 1  # its Gaussian fit has one mode
+    # A third cluster with 2% of the samples is not a mode.
+    tiny = np.concatenate([two, rng.normal([0.0, -0.8], 0.05, (8, 2))])
+    assert multigoal.count_modes(tiny, 0.15, 0.05) == 2
+
+
+def test_direction_shares_point_actions_at_the_nearest_goal_direction():
+    goals = np.array(multigoal.GOALS["s2ac/MultiGoal-v0"])
+    actions = np.array([[1.0, 0.1], [0.9, -0.2], [-1.0, 0.0], [0.1, 0.8]])
+    assert multigoal.direction_shares(actions, goals, np.zeros(2)) == [0.5, 0.25, 0.25, 0.0]
+
+
+def test_plan_puts_the_classic_sql_check_first_and_labels_runs_by_part_and_alpha():
+    specs = plan(MultigoalConfig(seeds=(0, 1)))
+    assert [(s.algo, s.label) for s in specs[:2]] == [("sql", "classic/alpha_10"), ("sql", "classic/alpha_10")]
+    assert [s.seed for s in specs[:2]] == [0, 1] and all(s.steps == 100_000 for s in specs)
+    assert specs[2].seed == 0 and specs[-1].seed == 1
+    authors = [s for s in specs if s.label.startswith("authors/")]
+    assert authors and all(s.algo == "s2ac_phi" and "authors_compat=true" in s.settings for s in authors)
+    maxent = {(s.algo, s.label) for s in specs if s.label.startswith("maxent/")}
+    assert ("s2ac_phi", "maxent/alpha_3") in maxent and ("sql", "maxent/alpha_10") in maxent
+    assert plan(MultigoalConfig(alphas=(2.0,), parts=("maxent",), seeds=(0,)))[0].label == "maxent/alpha_2"
+    assert [s.algo for s in plan(MultigoalConfig(algos=("s2ac",), parts=("classic",), seeds=(0,)))] == [
+        "s2ac_phi_theta"]
+    extra = plan(MultigoalConfig(algos=("sacnf", "s2ac_amortized"), parts=("maxent",), alphas=(1.0,), seeds=(0,)))
+    assert [s.algo for s in extra] == ["s2ac_amortized", "sacnf"]  # the extras run only when named
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    (dict(algos=("s2ac", "sac")), "unknown algorithm 's2ac'"),
+    (dict(parts=("wall",)), "unknown part 'wall'"),
+    (dict(parts=()), "--parts needs at least one value"),
+    (dict(algos=("ppo",)), "unknown algorithm 'ppo'"),
+    (dict(algos=("sacnf",), parts=("classic",)), "no run left"),
+    (dict(parts=("authors",), algos=("sac",)), "no run left"),
     (dict(alphas=(1.0, 0.0)), "every alpha must be a positive number, got 0.0"),
-    (dict(alphas=(-2.0,)), "every alpha must be a positive number"),
     (dict(alphas=(float("nan"),)), "every alpha must be a positive number"),
-    (dict(algos=()), "at least one algorithm"),
-    (dict(seeds=(-1,)), "every seed must be an integer >= 0"),
-    (dict(total_steps=0), "total_steps must be an integer >= 1"),
+    (dict(seeds=(-1,)), "every seed must be a non-negative integer"),
+    (dict(steps=0), "--steps must be a positive integer"),
+    (dict(settings=("alpha",)), "--set expects KEY=VALUE"),
 ])
 def test_bad_arguments(overrides, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("'", "'")):
-        make_config(**overrides)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        MultigoalConfig(**overrides)
+
+
+def test_a_setting_no_algorithm_has_is_rejected():
+    with pytest.raises(ValueError, match="--set nonsense=1: no algorithm of the study has such a setting"):
+        plan(MultigoalConfig(settings=("nonsense=1",)))
 
 
 def test_command_line_errors(tmp_path, capsys):
@@ -86,35 +162,11 @@ def test_command_line_errors(tmp_path, capsys):
     assert "alpha must be a positive number" in capsys.readouterr().err
 
 
-def test_a_diverged_agent_is_recorded_and_the_grid_goes_on(tmp_path, monkeypatch):
-    from s2ac.training.loop import NonFiniteLossError
-
-    real_train = multigoal.train
-
-    def train(agent, algo, config):
-        if algo == "sac":
-            raise NonFiniteLossError("non-finite critic_loss=nan in the updates at step 60")
-        return real_train(agent, algo, config)
-
-    monkeypatch.setattr(multigoal, "train", train)
-    config = make_config(**{**MICRO, "algos": ("sac", "s2ac_phi_theta")})
-    results = run_study(tmp_path, config, progress=False, plots=False)
-    assert [r["algo"] for r in results["runs"]] == ["s2ac_phi_theta"]
-    assert results["failed"] == [{"algo": "sac", "alpha": 5.0, "seed": 0,
-                                  "error": "non-finite critic_loss=nan in the updates at step 60"}]
-    assert "seed 0 failed: non-finite critic_loss=nan" in (tmp_path / "summary.txt").read_text()
-
-
-def test_every_algorithm_of_the_study_uses_one_smooth_activation():
-    config = make_config()
-    for algo in multigoal.ALGOS:
-        assert multigoal.agent_settings(algo, 1.0, config)["activation"] == "elu"
-
-
-def test_s2ac_is_an_alias_of_s2ac_phi_theta():
+def test_quick_and_s2ac_alias_from_the_command_line():
     import argparse
 
     parser = argparse.ArgumentParser()
     multigoal.add_arguments(parser)
     config = multigoal.config_from_args(parser.parse_args(["--out", "x", "--quick", "--algos", "s2ac", "sac"]))
-    assert config.algos == ("s2ac_phi_theta", "sac")
+    assert config.algos == ("s2ac_phi_theta", "sac") and config.quick and config.seeds == (0,)
+    assert config.measures.test_episodes == multigoal.QUICK["test_episodes"]

@@ -1,33 +1,42 @@
-"""Study E2: the max-entropy multigoal environment (paper Section 4.2, Figures 7, 11-17; EXPERIMENTS.md E2).
+"""Study E2: multigoal, the paper's multimodal, entropy-seeking policies (Section 4.2; EXPERIMENTS.md E2).
 
-``s2ac multigoal --out DIR [--quick] [--algos ...] [--alphas ...] [--seeds ...]`` trains every algorithm of
-the grid (S2AC(phi), S2AC(phi, theta), amortized S2AC, SAC, SQL, SAC-NF) for every fixed temperature alpha
-and seed on ``s2ac/MultiGoalMaxEnt-v0`` (30-step episodes; S2AC with L = 10 SVGD steps, docs/math.md section 11),
-with the library's own agents and training loop, then evaluates each agent:
+    s2ac multigoal --out DIR [--quick] [--parts classic maxent authors] [--algos ...] [--alphas ...]
+                   [--seeds ...] [--steps N] [--workers N] [--no-train]
 
-- ``test_episodes`` (20) test trajectories from the origin, without and with the wall
-  (``s2ac/MultiGoalMaxEntObstacle-v0``; the agents never saw it), the share of episodes that end at each
-  goal G1, G2, G3 or at none, and the mean return;
-- the policy entropy ``-mean log pi`` at the six critical states (S2AC: the closed-form ``log pi`` of its
-  SVGD particles; SAC, SAC-NF: their ``log pi``; SQL has none), and over a grid of states (Figure 13);
-- the smoothness of the learned ``min_k Q`` in the action at the critical states: the mean L1 norm of
-  ``grad_a Q`` and of the Hessian ``d^2 Q / da^2`` over a grid of actions (Figures 14, 15);
-- for S2AC(phi, theta) and amortized S2AC, ``mu_theta`` and ``sigma_theta`` at the critical states during
-  training (Figure 11).
+Three parts, each a grid of runs (one run directory per agent, trained by the sweep's process pool with per-run
+locks; a rerun skips finished agents and resumes interrupted ones):
 
-Test actions are stochastic (a trajectory set from a deterministic policy would be one trajectory 20 times):
-see :data:`TEST_MODES`. The paper's multigoal hyperparameter table is lost; the budgets here are stated in
-``results.json`` (``config``). This module is a thin layer over :mod:`s2ac.algorithms`; matplotlib is
-imported only when plotting.
+- ``classic``: Haarnoja et al.'s multigoal example on ``s2ac/MultiGoal-v0`` (four goals): SQL at their settings
+  (:data:`CLASSIC_SETTINGS`; 100k steps, alpha = 10, i.e. reward scale 0.1), and S2AC(phi, theta) and SAC on
+  the same schedule. Their published result is one SQL policy whose trajectories end at all four goals.
+- ``maxent``: the paper's ``s2ac/MultiGoalMaxEnt-v0`` (G1 on the right, G2 and G3 on the left, which offers
+  more future entropy): S2AC(phi) (the authors' multigoal variant), S2AC(phi, theta), SAC and SQL at several
+  temperatures, tested also with the wall (``s2ac/MultiGoalMaxEntObstacle-v0``, never seen in training).
+- ``authors``: S2AC(phi) in ``authors_compat`` mode at the authors' settings (docs/math.md sections 10-11),
+  side by side with ``maxent``.
+
+When an agent finishes, :func:`measure_run` measures its policy and writes ``outcome.json`` and
+``evaluation.npz`` (trajectories, samples, Q-landscape) beside it; then the study writes ``results.json``,
+``summary.txt`` and the figures (:mod:`s2ac.experiments.multigoal_plots`). What is measured per policy
+(the paper's claim is about policies, not seeds):
+
+- ``test_episodes`` stochastic test episodes (each agent's ``stochastic_mode``: S2AC draws a particle with
+  probability ``softmax(Q / alpha)``), with and without the wall: the share ending at each goal, the number of
+  distinct goals reached and the entropy of the goal distribution;
+- at the critical states, ``samples`` actions of the policy: their ``-mean log pi``, the number of separated
+  modes of their distribution (mean-shift on a kernel density estimate, modes holding at least 5% of the
+  samples) against the same count for a single Gaussian fitted to the same samples (a wide unimodal policy
+  squashed into the box can look multimodal: the Gaussian fit says how much), and at the start how the samples
+  spread over the directions of the goals;
+- the smoothness of the learned ``min_k Q`` in the action (Figures 14-15) and ``q_0`` at the critical states.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import math
+import functools
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,245 +45,244 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import s2ac.envs  # noqa: F401  (registers the multigoal ids with Gymnasium)
+from s2ac.algorithms.base import OffPolicyAgent
 from s2ac.algorithms.presets import ALIASES, PRESETS
-from s2ac.algorithms.presets import make_agent as make_preset_agent
-from s2ac.envs.multigoal import MAXENT_GOALS, WALL
-from s2ac.experiments.outputs import dump_json, print_summary, progress_bar, pyplot
-from s2ac.training.files import prepare_output_dir
-from s2ac.training.health import TrainingStopped
+from s2ac.envs import make_env
+from s2ac.envs.multigoal import (
+    MAXENT_GOALS,
+    MULTIGOAL_GOALS,
+    MULTIGOAL_ID,
+    MULTIGOAL_MAXENT_ID,
+    MULTIGOAL_MAXENT_OBSTACLE_ID,
+    MULTIGOAL_OBSTACLE_ID,
+)
+from s2ac.experiments import validation
+from s2ac.experiments.outputs import print_summary
+from s2ac.experiments.study import recorded_run, train_and_collect, write_study
+from s2ac.experiments.sweep import RunSpec, setting_names
+from s2ac.training.evaluation import evaluate
+from s2ac.training.files import MODEL_FILE, write_bytes_atomically
 
-ENV_ID = "s2ac/MultiGoalMaxEnt-v0"
-WALL_ENV_ID = "s2ac/MultiGoalMaxEntObstacle-v0"
-GOAL_NAMES = ("G1", "G2", "G3")
-OUTCOMES = (*GOAL_NAMES, "none")
-CRITICAL_STATES: tuple[tuple[float, float], ...] = ((-3.5, -2.5), (-2.5, 0.5), (-1.0, 0.0), (0.0, 0.0), (1.0, 0.0),
-                                                    (4.0, 0.0))
-ALGOS = ("s2ac_phi", "s2ac_phi_theta", "s2ac_amortized", "sac", "sql", "sacnf")
-ALGO_LABELS = {name: PRESETS[name].label for name in ALGOS}
-S2AC_VARIANTS = {name: PRESETS[name].settings["variant"] for name in ALGOS if PRESETS[name].algo == "s2ac"}
-# How each algorithm acts in the test trajectories (a ``predict`` mode): S2AC draws a particle with
-# probability softmax(Q / alpha) (docs/math.md section 11), amortized S2AC uses its one-pass sampler (Fig. 17),
-# the others sample their policy.
-TEST_MODES = {"s2ac_phi": "softmax", "s2ac_phi_theta": "softmax", "s2ac_amortized": "amortized", "sac": "train",
-              "sql": "train", "sacnf": "train"}
+EVALUATION_FILE = "evaluation.npz"
+WALL_ENVS = {MULTIGOAL_ID: MULTIGOAL_OBSTACLE_ID, MULTIGOAL_MAXENT_ID: MULTIGOAL_MAXENT_OBSTACLE_ID}
+GOALS = {MULTIGOAL_ID: MULTIGOAL_GOALS, MULTIGOAL_MAXENT_ID: MAXENT_GOALS}
+GOAL_NAMES = {MULTIGOAL_ID: ("G1", "G2", "G3", "G4"), MULTIGOAL_MAXENT_ID: ("G1", "G2", "G3")}
+# The first is the start, where a policy chooses its goal; the others are the paper's (Figure 14) or, for the
+# four-goal task, points between two goals.
+CRITICAL_STATES = {
+    MULTIGOAL_MAXENT_ID: ((0.0, 0.0), (-3.5, -2.5), (-2.5, 0.5), (-1.0, 0.0), (1.0, 0.0), (4.0, 0.0)),
+    MULTIGOAL_ID: ((0.0, 0.0), (2.5, 2.5), (-2.5, -2.5)),
+}
 PLANE = (-7.0, 7.0)
+
+# Haarnoja et al.'s multigoal example (softqlearning, examples/multigoal_sql.py): 30-step episodes, one update
+# per step once 100 transitions are stored, batch 64, 128x128 networks, Adam 3e-4, 16 samples for the soft
+# value, 32 sampler particles, reward scale 0.1 (alpha = 10 here), the target network copied every 1000 steps
+# (here Polyak averaging with that horizon, 1 - 1/1000), no random-action warm-up, ReLU.
+CLASSIC_SETTINGS = ("random_steps=0", "learning_starts=100", "update_every=1", "batch_size=64",
+                    "critic_hidden=[128,128]", "actor_hidden=[128,128]", "amortized_hidden=[128,128]",
+                    "critic_lr=0.0003", "actor_lr=0.0003", "amortized_lr=0.0003", "value_samples=16",
+                    "polyak=0.999", "svgd_steps=10")
+# The earlier multigoal study's schedule: 100-unit networks as in Haarnoja et al., one smooth activation for
+# every algorithm (the Hessian smoothness measure of Figure 15 then means the same for all), S2AC's L = 10.
+MAXENT_SETTINGS = ("random_steps=2000", "learning_starts=1000", "update_every=50", "batch_size=64",
+                   "critic_hidden=[100,100]", "actor_hidden=[100,100]", "amortized_hidden=[100,100]",
+                   "activation=elu", "svgd_steps=10")
+# The authors' code: its departures (authors_compat), its half-mean bandwidth free to follow the particles, no
+# step limit; the rest are its defaults (docs/math.md section 11), which are this library's.
+AUTHORS_SETTINGS = ("authors_compat=true", "svgd_steps=10", "svgd_max_move=null", "min_kernel_variance=null")
+# Settings of one algorithm within a part (SQL's sampler particles in Haarnoja et al.'s example).
+ALGO_SETTINGS = {("classic", "sql"): ("num_particles=32",)}
 
 
 @dataclass(frozen=True)
-class StudyConfig:
-    """Everything a run of the study depends on. :func:`make_config` builds the quick and the full grid."""
+class Part:
+    """One part of the study: a task, its algorithms, temperatures and the settings every run of it gets;
+    ``extra`` algorithms run only when ``--algos`` names them."""
 
-    quick: bool = False
-    algos: tuple[str, ...] = ALGOS
-    alphas: tuple[float, ...] = (1.0, 5.0, 20.0, 50.0)
-    seeds: tuple[int, ...] = (0, 1, 2)
-    total_steps: int = 10_000
-    random_steps: int = 2_000
-    learning_starts: int = 1_000
-    update_every: int = 50
-    batch_size: int = 64
-    # 100 units as in Haarnoja et al.'s multigoal networks (the paper's own table is lost); one smooth activation
-    # for every algorithm, so that the Hessian smoothness measure (Figure 15) means the same for all.
-    critic_hidden: tuple[int, ...] = (100, 100)
-    actor_hidden: tuple[int, ...] = (100, 100)
-    sampler_hidden: tuple[int, ...] = (100, 100)  # amortized S2AC's and SQL's f_psi
-    activation: str = "elu"
-    num_particles: int = 10
-    # A fixed kernel variance: with the authors' half-mean heuristic, S2AC(phi, theta) at alpha = 1 collapsed
-    # to NaN at step 2300 of this study (the bandwidth follows the particles down; README "Stability").
-    bandwidth: float = 1.0
-    svgd_steps: int = 10
-    svgd_step_size: float = 0.1
-    test_episodes: int = 20
-    entropy_samples: int = 40  # log pi samples per state for the entropy estimates
-    action_grid: int = 21  # actions per axis for the smoothness measures and the Q-landscape
+    env: str
+    algos: tuple[str, ...]
+    alphas: tuple[float, ...]
+    settings: tuple[str, ...]
+    extra: tuple[str, ...] = ()
+
+
+PARTS = {
+    "classic": Part(MULTIGOAL_ID, ("sql", "s2ac_phi_theta", "sac"), (10.0,), CLASSIC_SETTINGS),
+    # Amortized S2AC acts with its one-pass sampler f_psi (Figure 17); SAC-NF is the paper's flow baseline.
+    "maxent": Part(MULTIGOAL_MAXENT_ID, ("s2ac_phi", "s2ac_phi_theta", "sac", "sql"), (1.0, 3.0, 10.0),
+                   MAXENT_SETTINGS, extra=("s2ac_amortized", "sacnf")),
+    "authors": Part(MULTIGOAL_MAXENT_ID, ("s2ac_phi",), (1.0,), AUTHORS_SETTINGS),
+}
+STEPS = 100_000
+QUICK = {"parts": ("classic", "maxent"), "algos": ("sql", "s2ac_phi_theta", "sac"), "alphas": (1.0, 10.0),
+         "seeds": (0,), "steps": 1500, "test_episodes": 20, "samples": 200, "state_grid": 9}
+QUICK_SETTINGS = ("random_steps=500", "learning_starts=500", "update_every=50", "eval_every=500", "eval_episodes=3",
+                  "checkpoint_every=500", "critic_hidden=[64,64]", "actor_hidden=[64,64]",
+                  "amortized_hidden=[64,64]")
+
+
+@dataclass(frozen=True)
+class Measures:
+    """How each trained policy is measured (a module-level dataclass: it travels to the worker processes)."""
+
+    test_episodes: int = 50
+    samples: int = 500  # policy samples per critical state
+    mode_bandwidth: float = 0.15  # the kernel width (action units) of the mode count
+    min_mode_share: float = 0.05  # a mode holds at least this share of the samples
+    action_grid: int = 21  # actions per axis for the Q-landscape and its smoothness
     state_grid: int = 15  # states per axis for the entropy heatmap
-    theta_log_points: int = 20  # how often mu_theta, sigma_theta are recorded during training
+    grid_samples: int = 40  # policy samples per grid state
 
-    def validate(self) -> None:
-        """Raise a ``ValueError`` naming the first bad setting."""
-        def positive_int(name: str, value: Any, minimum: int = 1) -> None:
-            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
-        if not self.algos:
-            raise ValueError("--algos must name at least one algorithm")
-        for algo in self.algos:
-            if algo not in ALGOS:
-                raise ValueError(f"unknown algorithm {algo!r}; expected some of {', '.join(ALGOS)}")
-        if not self.alphas:
-            raise ValueError("--alphas must give at least one temperature")
-        for alpha in self.alphas:
-            if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and math.isfinite(alpha)
-                    and alpha > 0):
-                raise ValueError(f"every alpha must be a positive number, got {alpha!r}")
-        if not self.seeds:
-            raise ValueError("--seeds must give at least one seed")
+@dataclass(frozen=True)
+class MultigoalConfig:
+    """The grid: parts, and within them the algorithms (None: each part's own), temperatures of the ``maxent``
+    part (None: its own), seeds, steps per run; and the measures."""
+
+    parts: tuple[str, ...] = tuple(PARTS)
+    algos: tuple[str, ...] | None = None
+    alphas: tuple[float, ...] | None = None
+    seeds: tuple[int, ...] = (0, 1, 2)
+    steps: int = STEPS
+    quick: bool = False
+    settings: tuple[str, ...] = ()  # --set KEY=VALUE for every run whose algorithm has KEY (after the parts')
+    measures: Measures = field(default_factory=Measures)
+
+    def __post_init__(self) -> None:
+        validation.check_nonempty("--parts", self.parts)
+        validation.check_choices("part", self.parts, PARTS)
+        if self.algos is not None:
+            object.__setattr__(self, "algos", tuple(ALIASES.get(a, a) for a in self.algos))
+            validation.check_nonempty("--algos", self.algos)
+            offered = dict.fromkeys(a for part in PARTS.values() for a in part.algos + part.extra)
+            validation.check_choices("algorithm", self.algos, offered)
+        if self.alphas is not None:
+            validation.check_nonempty("--alphas", self.alphas)
+            for alpha in self.alphas:
+                validation.check_positive("every alpha", alpha)
+        validation.check_nonempty("--seeds", self.seeds)
         for seed in self.seeds:
-            positive_int("every seed", seed, 0)
-        positive_int("total_steps", self.total_steps)
-        positive_int("random_steps", self.random_steps, 0)
-        positive_int("learning_starts", self.learning_starts, 0)
-        for name in ("update_every", "batch_size", "test_episodes", "entropy_samples", "theta_log_points"):
-            positive_int(name, getattr(self, name))
-        positive_int("num_particles", self.num_particles, 2)
-        positive_int("svgd_steps", self.svgd_steps, 0)
-        positive_int("action_grid", self.action_grid, 2)
-        positive_int("state_grid", self.state_grid, 2)
-        if not self.svgd_step_size > 0:
-            raise ValueError(f"svgd_step_size must be positive, got {self.svgd_step_size}")
+            validation.check_int("every seed", seed, minimum=0)
+        validation.check_int("--steps", self.steps)
+        for item in self.settings:
+            if "=" not in item:
+                raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        m = self.measures
+        for name in ("test_episodes", "samples", "action_grid", "state_grid", "grid_samples"):
+            validation.check_int(name, getattr(m, name), minimum=2)
+        validation.check_positive("mode_bandwidth", m.mode_bandwidth)
+        if not self.runs():
+            offered = "; ".join(f"{name}: {' '.join(PARTS[name].algos)}" for name in self.parts)
+            raise ValueError(f"no run left: none of --algos {' '.join(self.algos or ())} is in the chosen parts "
+                             f"({offered})")
+
+    def runs(self) -> list[tuple[str, str, float]]:
+        """(part, algorithm, alpha) of every agent per seed, in the order of :attr:`parts`."""
+        out = []
+        for name in self.parts:
+            part = PARTS[name]
+            alphas = self.alphas if self.alphas is not None and name == "maxent" else part.alphas
+            algos = part.algos if self.algos is None else [a for a in part.algos + part.extra if a in self.algos]
+            out += [(name, algo, float(alpha)) for alpha in alphas for algo in algos]
+        return out
 
 
-def make_config(quick: bool = False, **overrides: Any) -> StudyConfig:
-    """The full grid, or with ``quick`` a reduced one (2 alphas, 1 seed, 2000 steps, 64-unit networks).
-    Any field of :class:`StudyConfig` can be overridden by name."""
-    fields: dict[str, Any] = {}
-    if quick:
-        fields = dict(alphas=(5.0, 50.0), seeds=(0,), total_steps=2_000, random_steps=500, learning_starts=500,
-                      batch_size=64, critic_hidden=(64, 64), actor_hidden=(64, 64), sampler_hidden=(64, 64),
-                      action_grid=15, state_grid=11, entropy_samples=20, theta_log_points=10)
-    fields.update(overrides)
-    for name in ("algos", "alphas", "seeds"):
-        if name in fields and fields[name] is not None:
-            fields[name] = tuple(dict.fromkeys(fields[name]))  # ordered, without duplicates
-    for name in ("critic_hidden", "actor_hidden", "sampler_hidden"):
-        if name in fields:
-            fields[name] = tuple(fields[name])
-    config = StudyConfig(quick=quick, **fields)
-    config.validate()
-    return config
+def plan(config: MultigoalConfig) -> list[RunSpec]:
+    """Every agent, in priority order: SQL on the classic task first (it validates the environment, SQL and the
+    measures at once), then seed by seed the parts in order."""
+    quick = QUICK_SETTINGS if config.quick else ()
+    specs = [RunSpec(PARTS[part].env, algo, seed, config.steps,
+                     PARTS[part].settings + ALGO_SETTINGS.get((part, algo), ()) + quick + config.settings
+                     + ("autotune_alpha=false", f"alpha={alpha}"), label=f"{part}/alpha_{alpha:g}")
+             for seed in config.seeds for part, algo, alpha in config.runs()]
+    specs = [_known_settings(spec) for spec in specs]
+    unused = [item for item in config.settings if not any(item in spec.settings for spec in specs)]
+    if unused:
+        raise ValueError(f"--set {', '.join(unused)}: no algorithm of the study has such a setting")
+    first = [s for s in specs if s.label.startswith("classic/") and s.algo == "sql"]
+    return first + [s for s in specs if s not in first]
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Agents: the library's, with the study's settings.
-
-
-def agent_settings(algo: str, alpha: float, config: StudyConfig) -> dict[str, Any]:
-    """The keyword overrides of the algorithm's config for this study (also written to results.json)."""
-    common: dict[str, Any] = dict(
-        alpha=float(alpha), autotune_alpha=False, critic_hidden=config.critic_hidden, batch_size=config.batch_size,
-        activation=config.activation,
-        random_steps=config.random_steps, learning_starts=config.learning_starts, update_every=config.update_every,
-        eval_every=config.total_steps, eval_episodes=1, checkpoint_every=config.total_steps)
-    if algo in S2AC_VARIANTS:
-        common.update(variant=S2AC_VARIANTS[algo], svgd_steps=config.svgd_steps, svgd_step_size=config.svgd_step_size,
-                      num_particles=config.num_particles, actor_hidden=config.actor_hidden,
-                      bandwidth=config.bandwidth,
-                      amortized_hidden=config.sampler_hidden)
-    elif algo == "sql":
-        common.update(amortized_hidden=config.sampler_hidden)
-    else:
-        common.update(actor_hidden=config.actor_hidden)
-    return common
-
-
-def make_agent(algo: str, alpha: float, seed: int, config: StudyConfig):
-    return make_preset_agent(algo, ENV_ID, seed, **agent_settings(algo, alpha, config))
-
-
-def has_theta(algo: str) -> bool:
-    return algo in ("s2ac_phi_theta", "s2ac_amortized")
-
-
-def train(agent, algo: str, config: StudyConfig) -> dict[str, Any] | None:
-    """Train ``agent`` for the study's budget; for the learned-``q_0`` S2AC variants, return ``mu_theta`` and
-    ``sigma_theta`` at the critical states at ``theta_log_points`` points of training (Figure 11)."""
-    states = jnp.asarray(CRITICAL_STATES, jnp.float32)
-    every = max(1, config.total_steps // config.theta_log_points)
-    trace: dict[str, list] = {"steps": [], "mu": [], "sigma": []}
-
-    def record(step: int, actor) -> None:
-        mean, std = actor(states)
-        trace["steps"].append(step)
-        trace["mu"].append(np.asarray(mean).tolist())
-        trace["sigma"].append(np.asarray(std).tolist())
-
-    def callback(trainer) -> None:
-        if trainer.step % every == 0 or trainer.step == config.total_steps:
-            record(trainer.step, trainer.agent.state.actor)
-
-    if has_theta(algo):
-        record(0, agent.state.actor)
-    agent.learn(config.total_steps, progress=False, callback=callback if has_theta(algo) else None)
-    return trace if has_theta(algo) else None
+def _known_settings(spec: RunSpec) -> RunSpec:
+    """The spec with only the settings its algorithm has (a part's settings name every algorithm's fields)."""
+    names = setting_names(spec.algo)
+    return replace(spec, settings=tuple(item for item in spec.settings if item.split("=", 1)[0] in names))
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Evaluation.
+# Measuring one trained policy.
 
 
-def rollouts(agent, env_id: str, episodes: int, mode: str, seed: int) -> dict[str, Any]:
-    """``episodes`` test episodes run side by side (one batched action call per step). Returns each
-    episode's positions ``(T+1, 2)`` (start included), the index of the goal it ended at (-1: none), its
-    return and whether a wall ever blocked it."""
-    import gymnasium as gym
-
-    envs = [gym.make(env_id) for _ in range(episodes)]
-    obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]).astype(np.float32)
-    positions = [[o.astype(float).copy()] for o in obs]
-    goals, returns, blocked = np.full(episodes, -1), np.zeros(episodes), np.zeros(episodes, bool)
-    active = np.ones(episodes, bool)
-    key = jax.random.PRNGKey(seed)
-    while active.any():
-        key, step_key = jax.random.split(key)
-        actions = agent.scaler.to_env(np.asarray(agent.act_fn(agent.state, jnp.asarray(obs), step_key, mode=mode)))
-        for i in np.flatnonzero(active):
-            next_obs, reward, terminated, truncated, info = envs[i].step(actions[i])
-            obs[i] = next_obs
-            positions[i].append(np.asarray(info["position"], float))
-            returns[i] += float(reward)
-            blocked[i] |= bool(info["blocked"])
-            if terminated or truncated:
-                goals[i] = int(info["goal"])
-                active[i] = False
-    for env in envs:
-        env.close()
-    return {"positions": [np.asarray(p) for p in positions], "goals": goals, "returns": returns, "blocked": blocked}
-
-
-def goal_shares(goals: np.ndarray) -> dict[str, float]:
-    """The share of episodes ending at each goal and at none; the shares sum to 1."""
+def goal_statistics(goals: np.ndarray, num_goals: int) -> dict[str, Any]:
+    """From each episode's goal index (-1: none): the share per goal and of none (they sum to 1), the number of
+    distinct goals reached, and the entropy (nats) of the goal distribution over the episodes that reached one."""
     goals = np.asarray(goals)
-    shares = {name: float(np.mean(goals == i)) for i, name in enumerate(GOAL_NAMES)}
-    shares["none"] = float(np.mean(goals < 0))
-    return shares
+    shares = [float(np.mean(goals == g)) for g in range(num_goals)]
+    reached = np.array([np.sum(goals == g) for g in range(num_goals)], float)
+    p = reached[reached > 0] / reached.sum() if reached.sum() else np.zeros(0)
+    return {"shares": shares, "none": float(np.mean(goals < 0)), "goals_reached": int((reached > 0).sum()),
+            "goal_entropy": float(-(p * np.log(p)).sum())}
 
 
-def state_grid(n: int) -> np.ndarray:
-    xs = np.linspace(PLANE[0] + 0.5, PLANE[1] - 0.5, n)
-    gx, gy = np.meshgrid(xs, xs)
-    return np.stack([gx.ravel(), gy.ravel()], axis=-1)
+def count_modes(samples: np.ndarray, bandwidth: float, min_share: float) -> int:
+    """The modes of a Gaussian kernel density estimate of ``samples`` ``(n, d)`` with width ``bandwidth``
+    holding at least ``min_share`` of the samples: every sample climbs to its mode by mean shift; points
+    ending within one width of each other share a mode."""
+    samples = np.asarray(samples, float)
+    points = samples.copy()
+    for _ in range(200):
+        sq = ((points[:, None, :] - samples[None, :, :]) ** 2).sum(-1)
+        weights = np.exp(-(sq - sq.min(axis=1, keepdims=True)) / (2 * bandwidth**2))
+        moved = weights @ samples / weights.sum(axis=1, keepdims=True)
+        done = np.abs(moved - points).max() < 1e-4 * bandwidth
+        points = moved
+        if done:
+            break
+    modes: list[np.ndarray] = []
+    counts: list[int] = []
+    for point in points:
+        near = [i for i, mode in enumerate(modes) if np.linalg.norm(point - mode) < bandwidth]
+        if near:
+            counts[near[0]] += 1
+        else:
+            modes.append(point)
+            counts.append(1)
+    return int(sum(c >= min_share * len(samples) for c in counts))
 
 
-def action_grid(n: int) -> np.ndarray:
-    xs = np.linspace(-1.0, 1.0, n)
-    ga, gb = np.meshgrid(xs, xs)
-    return np.stack([ga.ravel(), gb.ravel()], axis=-1)
+def gaussian_baseline_modes(samples: np.ndarray, bandwidth: float, min_share: float, seed: int) -> int:
+    """:func:`count_modes` for as many draws of a single Gaussian fitted to ``samples`` (mean and covariance),
+    clipped to the action box as the policy's actions are: the count a unimodal policy of the same spread gets."""
+    samples = np.asarray(samples, float)
+    cov = np.cov(samples.T) + 1e-9 * np.eye(samples.shape[1])
+    draws = np.random.default_rng(seed).multivariate_normal(samples.mean(0), cov, len(samples))
+    return count_modes(np.clip(draws, -1.0, 1.0), bandwidth, min_share)
 
 
-def policy_samples(agent, algo: str, states: np.ndarray, samples: int, key) -> tuple[np.ndarray, np.ndarray | None]:
-    """Policy actions ``(N, k, 2)`` at ``states`` ``(N, 2)`` (k >= samples) and ``-mean log pi`` ``(N,)``
-    (None for SQL, whose sampler has no density)."""
-    state = agent.state
-    obs = jnp.asarray(states, jnp.float32)
-    if algo == "sql":
-        acts = eqx.filter_jit(lambda s, o, k: s.amortized.sample(o, k, samples))(state, obs, key)
-        return np.asarray(acts), None
-    per_call = agent.config.num_particles if algo in S2AC_VARIANTS else 1
-    repeats = max(1, math.ceil(samples / per_call))
-    tiled = jnp.repeat(obs, repeats, axis=0)
+def direction_shares(actions: np.ndarray, goals: np.ndarray, start: np.ndarray) -> list[float]:
+    """The share of ``actions`` ``(n, 2)`` at ``start`` pointing most nearly (cosine) toward each goal."""
+    directions = goals - start
+    directions = directions / np.linalg.norm(directions, axis=1, keepdims=True)
+    nearest = np.argmax(actions @ directions.T, axis=1)
+    return [float(np.mean(nearest == g)) for g in range(len(goals))]
 
-    @eqx.filter_jit
-    def draw(s, o, k):
-        out = agent.policy(s.actor, s.critic, o, k, s.alpha)
-        return out.actions, out.log_pi
 
-    acts, log_pi = draw(state, tiled, key)
-    n = states.shape[0]
-    acts = np.asarray(acts).reshape(n, -1, acts.shape[-1])
-    entropy = -np.asarray(log_pi).reshape(n, -1).mean(axis=1)
-    return acts, entropy
+def _rollouts(agent: OffPolicyAgent, env_id: str, episodes: int, seed: int) -> dict[str, np.ndarray]:
+    """Stochastic test episodes through the library's :func:`evaluate`: positions ``(E, T+1, 2)`` (NaN after
+    the end), the goal each ended at (-1: none), returns and whether a wall ever blocked it."""
+    env = make_env(env_id)
+    try:
+        result = evaluate(agent, env, episodes, seed, mode=agent.stochastic_mode, record_infos=True)
+    finally:
+        env.close()
+    longest = max(len(infos) for infos in result.infos)
+    positions = np.full((episodes, longest, 2), np.nan)
+    for i, infos in enumerate(result.infos):
+        positions[i, :len(infos)] = [info["position"] for info in infos]
+    return {"positions": positions, "goals": np.array([infos[-1]["goal"] for infos in result.infos]),
+            "returns": result.returns,
+            "blocked": np.array([any(info["blocked"] for info in infos) for infos in result.infos])}
 
 
 @eqx.filter_jit
@@ -290,393 +298,162 @@ def _q_derivatives(critic, states: jax.Array, actions: jax.Array):
             over_both(jax.hessian(q, argnums=1))(states, actions))
 
 
-def q_smoothness(agent, config: StudyConfig) -> dict[str, Any]:
-    """The Q-landscape over the action grid at the critical states and its smoothness measures: the mean over
-    the grid of ``||grad_a Q||_1`` and of the entry-wise L1 norm of the Hessian, per state."""
-    grid = jnp.asarray(action_grid(config.action_grid), jnp.float32)
-    q, grad, hess = _q_derivatives(agent.state.critic, jnp.asarray(CRITICAL_STATES, jnp.float32), grid)
-    grad_l1 = np.abs(np.asarray(grad)).sum(-1).mean(-1)
-    hess_l1 = np.abs(np.asarray(hess)).sum((-1, -2)).mean(-1)
-    return {"q": np.asarray(q).reshape(len(CRITICAL_STATES), config.action_grid, config.action_grid),
-            "grad_l1": grad_l1, "hessian_l1": hess_l1}
+def axis_points(n: int, low: float, high: float) -> np.ndarray:
+    return np.linspace(low, high, n)
 
 
-def evaluate_agent(agent, algo: str, seed: int, config: StudyConfig) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The record of one trained agent (results.json) and the arrays the figures need."""
-    mode = TEST_MODES[algo]
-    plain = rollouts(agent, ENV_ID, config.test_episodes, mode, seed)
-    wall = rollouts(agent, WALL_ENV_ID, config.test_episodes, mode, seed)
-    states = np.concatenate([np.asarray(CRITICAL_STATES), state_grid(config.state_grid)])
-    particles, entropy = policy_samples(agent, algo, states, config.entropy_samples,
-                                        jax.random.PRNGKey(10_000 + seed))
-    smooth = q_smoothness(agent, config)
-    k = len(CRITICAL_STATES)
+def grid(n: int, low: float, high: float) -> np.ndarray:
+    """``n x n`` points of ``[low, high]^2`` ``(n*n, 2)``, x fastest."""
+    gx, gy = np.meshgrid(axis_points(n, low, high), axis_points(n, low, high))
+    return np.stack([gx.ravel(), gy.ravel()], axis=-1)
+
+
+def measure_policy(agent: OffPolicyAgent, env_id: str, seed: int,
+                   m: Measures) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The measures of one trained agent on ``env_id`` (see the module's documentation): its record and the
+    arrays the figures need."""
+    goals = np.asarray(GOALS[env_id])
+    names = GOAL_NAMES[env_id]
+    plain = _rollouts(agent, env_id, m.test_episodes, seed)
+    wall = _rollouts(agent, WALL_ENVS[env_id], m.test_episodes, seed)
+    critical = np.asarray(CRITICAL_STATES[env_id], np.float32)
+    key_critical, key_grid = jax.random.split(jax.random.PRNGKey(10_000 + seed))
+    actions, log_pi = agent.sample(critical, m.samples, key_critical)
+    states = grid(m.state_grid, PLANE[0] + 0.5, PLANE[1] - 0.5)
+    _, grid_log_pi = agent.sample(states, m.grid_samples, key_grid)
+    q, grad, hess = _q_derivatives(agent.state.critic, jnp.asarray(critical),
+                                   jnp.asarray(grid(m.action_grid, -1.0, 1.0), jnp.float32))
+    modes = [count_modes(a, m.mode_bandwidth, m.min_mode_share) for a in actions]
+    baseline = [gaussian_baseline_modes(a, m.mode_bandwidth, m.min_mode_share, seed) for a in actions]
+    origin_directions = direction_shares(actions[0], goals, critical[0])
+    q0 = agent.initial_distribution(critical)
+    plain_goals, wall_goals = goal_statistics(plain["goals"], len(goals)), goal_statistics(wall["goals"], len(goals))
     record = {
-        "test_mode": mode,
-        "goal_shares": goal_shares(plain["goals"]),
-        "goal_shares_wall": goal_shares(wall["goals"]),
-        "mean_return": float(plain["returns"].mean()),
-        "mean_return_wall": float(wall["returns"].mean()),
-        "mean_length": float(np.mean([len(p) - 1 for p in plain["positions"]])),
+        "test_mode": agent.stochastic_mode, "goal_names": list(names),
+        "goal_shares": dict(zip(names, plain_goals["shares"], strict=True)) | {"none": plain_goals["none"]},
+        "goals_reached": plain_goals["goals_reached"], "goal_entropy": plain_goals["goal_entropy"],
+        "goal_shares_wall": dict(zip(names, wall_goals["shares"], strict=True)) | {"none": wall_goals["none"]},
+        "goals_reached_wall": wall_goals["goals_reached"], "goal_entropy_wall": wall_goals["goal_entropy"],
+        "mean_return": float(plain["returns"].mean()), "mean_return_wall": float(wall["returns"].mean()),
         "blocked_share_wall": float(wall["blocked"].mean()),
-        "entropy": None if entropy is None else _floats(entropy[:k]),
-        "entropy_mean": None if entropy is None else _float(entropy[:k].mean()),
-        "grad_l1": _floats(smooth["grad_l1"]),
-        "hessian_l1": _floats(smooth["hessian_l1"]),
-        "grad_l1_mean": _float(smooth["grad_l1"].mean()),
-        "hessian_l1_mean": _float(smooth["hessian_l1"].mean()),
-        "trajectories": [np.round(p, 3).tolist() for p in plain["positions"]],
+        "critical_states": critical.tolist(),
+        "entropy": None if log_pi is None else (-log_pi.mean(axis=1)).tolist(),
+        "modes": modes, "gaussian_fit_modes": baseline,
+        "multimodal_at_start": bool(modes[0] >= 2 and modes[0] > baseline[0]),
+        "start_direction_shares": dict(zip(names, origin_directions, strict=True)),
+        "grad_l1": np.abs(np.asarray(grad)).sum(-1).mean(-1).tolist(),
+        "hessian_l1": np.abs(np.asarray(hess)).sum((-1, -2)).mean(-1).tolist(),
+        "q0_mean": None if q0 is None else q0[0].tolist(), "q0_std": None if q0 is None else q0[1].tolist(),
     }
-    arrays = {"plain": plain, "wall": wall, "particles": particles[:k, :config.num_particles],
-              "entropy_grid": None if entropy is None else entropy[k:], "q": smooth["q"]}
+    arrays = {"positions": plain["positions"], "goals": plain["goals"], "positions_wall": wall["positions"],
+              "goals_wall": wall["goals"], "samples": actions,
+              "q": np.asarray(q).reshape(len(critical), m.action_grid, m.action_grid),
+              "entropy_grid": (np.full(len(states), np.nan) if grid_log_pi is None
+                               else -grid_log_pi.mean(axis=1))}
     return record, arrays
 
 
-def _float(value: Any) -> float | None:
-    value = float(value)
-    return round(value, 6) if math.isfinite(value) else None
+def measure_run(spec: RunSpec, run_dir: Path, record: dict[str, Any], measures: Measures) -> dict[str, Any]:
+    """The study's reading of a finished run (the ``analyse`` step of :func:`study.recorded_run`): load its
+    final agent, measure it, keep the arrays in ``evaluation.npz``. A failed run is recorded as such."""
+    fields: dict[str, Any] = {"part": spec.label.split("/")[0], "alpha": float(spec.label.split("alpha_")[1])}
+    if record["status"] == "failed" or not (run_dir / MODEL_FILE).is_file():
+        return {**fields, "measured": False}
+    start = time.perf_counter()
+    agent = OffPolicyAgent.load(run_dir / MODEL_FILE)
+    measured, arrays = measure_policy(agent, spec.env, spec.seed, measures)
+    buffer = _npz_bytes(arrays)
+    write_bytes_atomically(run_dir / EVALUATION_FILE, buffer)
+    return {**fields, **measured, "measured": True, "measure_time_s": round(time.perf_counter() - start, 1)}
 
 
-def _floats(values: Any) -> list[float | None]:
-    return [_float(v) for v in np.asarray(values).ravel()]
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The study.
+# Results and summary.
 
 
-def run_study(out_dir: str | Path, config: StudyConfig | None = None, *, progress: bool = True,
-              plots: bool = True) -> dict[str, Any]:
-    """Train and evaluate the grid, write ``results.json``, ``summary.txt`` and the figures into ``out_dir``
-    and return the results (the content of results.json)."""
-    config = make_config() if config is None else config
-    config.validate()
-    out = prepare_output_dir(out_dir)
-    start = time.perf_counter()
-    grid = [(a, alpha, s) for a in config.algos for alpha in config.alphas for s in config.seeds]
-    bar = progress_bar(len(grid), progress, "E2 agents", "agent")
-    records, arrays, failed = [], {}, []
-    for algo, alpha, seed in grid:
-        if bar is not None:
-            bar.set_postfix_str(f"{algo} alpha={alpha:g} seed={seed}")
-        t0 = time.perf_counter()
-        agent = make_agent(algo, alpha, seed, config)
-        try:
-            trace = train(agent, algo, config)
-        except TrainingStopped as err:  # one diverged agent must not cost the rest of the grid
-            failed.append({"algo": algo, "alpha": float(alpha), "seed": seed, "error": str(err)})
-            if bar is not None:
-                bar.update()
-            continue
-        t1 = time.perf_counter()
-        record, arr = evaluate_agent(agent, algo, seed, config)
-        history = agent.trainer.history
-        record = {"algo": algo, "alpha": float(alpha), "seed": seed, "train_time_s": round(t1 - t0, 2),
-                  "eval_time_s": round(time.perf_counter() - t1, 2),
-                  "final_eval_return": _float(history[-1]["eval_return_mean"]) if history else None,
-                  **record, "theta_trace": trace}
-        records.append(record)
-        arrays[(algo, float(alpha), seed)] = arr
-        if bar is not None:
-            bar.update()
-    if bar is not None:
-        bar.close()
-    results: dict[str, Any] = {
-        "study": "E2: max-entropy multigoal (paper Section 4.2)",
-        "mode": "quick" if config.quick else "full",
-        "env": ENV_ID,
-        "wall_env": WALL_ENV_ID,
-        "critical_states": [list(s) for s in CRITICAL_STATES],
-        "outcomes": list(OUTCOMES),
-        "test_modes": {a: TEST_MODES[a] for a in config.algos},
-        "config": dataclasses.asdict(config),
-        "agent_settings": {a: agent_settings(a, config.alphas[0], config) for a in config.algos},
-        "agent_settings_note": "alpha is each run's own; the other values hold for every run of the algorithm",
-        "measures": {
-            "entropy": "-mean log pi over policy samples at each critical state (S2AC: closed-form log pi of the "
-                       "SVGD particles; SAC/SAC-NF: their log pi; SQL: null)",
-            "grad_l1": "mean over an action grid on [-1,1]^2 of ||grad_a min_k Q(s,a)||_1, per critical state",
-            "hessian_l1": "mean over the action grid of the entry-wise L1 norm of the Hessian of min_k Q in a",
-        },
-        "jax_version": jax.__version__,
-        "jax_backend": jax.default_backend(),
-        "runs": records,
-        "failed": failed,
-        "aggregate": aggregate(records),
-    }
-    results["figures"] = make_figures(out, results, arrays, config) if plots else []
-    results["wall_time_s"] = round(time.perf_counter() - start, 2)
-    summary = format_summary(results)
-    (out / "summary.txt").write_text(summary)
-    (out / "results.json").write_text(dump_json(results))
-    return results
-
-
-def aggregate(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Means over seeds per (algorithm, alpha)."""
+def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (part, algorithm, alpha): the seeds, and over them the mean goal shares, goals reached, goal entropy,
+    the number of policies multimodal at the start, the mean return and entropy at the start."""
     rows = []
-    keys = list(dict.fromkeys((r["algo"], r["alpha"]) for r in records))
-    for algo, alpha in keys:
-        sel = [r for r in records if r["algo"] == algo and r["alpha"] == alpha]
-
-        def mean(field: str, sel=sel) -> float | None:
-            vals = [r[field] for r in sel if r[field] is not None]
-            return _float(np.mean(vals)) if vals else None
-
-        rows.append({"algo": algo, "alpha": alpha, "seeds": len(sel),
-                     "goal_shares": {o: _float(np.mean([r["goal_shares"][o] for r in sel])) for o in OUTCOMES},
-                     "goal_shares_wall": {o: _float(np.mean([r["goal_shares_wall"][o] for r in sel]))
-                                          for o in OUTCOMES},
-                     "mean_return": mean("mean_return"), "mean_return_wall": mean("mean_return_wall"),
-                     "entropy_mean": mean("entropy_mean"), "grad_l1_mean": mean("grad_l1_mean"),
-                     "hessian_l1_mean": mean("hessian_l1_mean")})
+    for part, algo, alpha in dict.fromkeys((r["part"], r["algo"], r["alpha"]) for r in runs):
+        mine = [r for r in runs if (r["part"], r["algo"], r["alpha"]) == (part, algo, alpha) and r["measured"]]
+        if not mine:
+            continue
+        mean = lambda key, mine=mine: float(np.mean([r[key] for r in mine]))  # noqa: E731
+        shares = lambda key, mine=mine: {g: float(np.mean([r[key][g] for r in mine])) for g in mine[0][key]}  # noqa: E731
+        rows.append({"part": part, "algo": algo, "alpha": alpha, "env": mine[0]["env"], "seeds": len(mine),
+                     "goal_shares": shares("goal_shares"), "goal_shares_wall": shares("goal_shares_wall"),
+                     "goals_reached": mean("goals_reached"), "goals_reached_wall": mean("goals_reached_wall"),
+                     "goal_entropy": mean("goal_entropy"), "mean_return": mean("mean_return"),
+                     "multimodal_policies": sum(r["multimodal_at_start"] for r in mine),
+                     "modes_at_start": [r["modes"][0] for r in mine],
+                     "gaussian_fit_modes_at_start": [r["gaussian_fit_modes"][0] for r in mine],
+                     "entropy_at_start": None if mine[0]["entropy"] is None
+                     else float(np.mean([r["entropy"][0] for r in mine])),
+                     "grad_l1_mean": float(np.mean([np.mean(r["grad_l1"]) for r in mine])),
+                     "hessian_l1_mean": float(np.mean([np.mean(r["hessian_l1"]) for r in mine]))})
     return rows
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def format_summary(results: dict[str, Any]) -> str:
     cfg = results["config"]
-    lines = [f"{results['study']} ({results['mode']}): {len(results['runs'])} runs, {cfg['total_steps']} steps each, "
-             f"seeds {cfg['seeds']}, {cfg['test_episodes']} test episodes per agent",
-             "goal shares G1 G2 G3 none (mean over seeds); H = mean entropy at the critical states; |dQ|, |d2Q| = "
-             "smoothness measures", ""]
-    header = (f"{'algorithm':<16} {'alpha':>7} | {'G1':>5} {'G2':>5} {'G3':>5} {'none':>5} | wall: {'G1':>5} "
-              f"{'G2':>5} {'G3':>5} {'none':>5} | {'return':>8} {'H':>7} {'|dQ|':>8} {'|d2Q|':>8}")
-    lines += [header, "-" * len(header)]
-
-    def fmt(value: float | None, spec: str) -> str:
-        return "-" if value is None else format(value, spec)
-
-    for row in results["aggregate"]:
-        g, w = row["goal_shares"], row["goal_shares_wall"]
-        lines.append(f"{ALGO_LABELS[row['algo']]:<16} {row['alpha']:>7g} | "
-                     + " ".join(f"{g[o]:>5.2f}" for o in OUTCOMES) + " | wall: "
-                     + " ".join(f"{w[o]:>5.2f}" for o in OUTCOMES)
-                     + f" | {fmt(row['mean_return'], '>8.1f')} {fmt(row['entropy_mean'], '>7.2f'):>7} "
-                       f"{fmt(row['grad_l1_mean'], '>8.2f'):>8} {fmt(row['hessian_l1_mean'], '>8.2f'):>8}")
-    for run in results.get("failed", []):
-        lines.append(f"{ALGO_LABELS[run['algo']]:<16} {run['alpha']:>7g} | seed {run['seed']} failed: {run['error']}")
-    lines += ["", f"wall time {results.get('wall_time_s', float('nan')):.1f} s; figures: "
-              f"{', '.join(results['figures']) or 'none'}"]
+    lines = [f"Multigoal study (E2): {len(results['runs'])} agents measured, {cfg['steps']} steps each, "
+             f"{cfg['measures']['test_episodes']} stochastic test episodes per agent",
+             "shares: test episodes ending at each goal / none (mean over seeds); reached: distinct goals (mean); "
+             "H(goal): entropy of the goal distribution; multimodal: policies with more modes at the start than "
+             "a Gaussian fit (of seeds); modes: per seed, policy vs Gaussian fit", ""]
+    for part in dict.fromkeys(r["part"] for r in results["aggregate"]):
+        rows = [r for r in results["aggregate"] if r["part"] == part]
+        lines.append(f"[{part}] {rows[0]['env']}")
+        for r in rows:
+            shares = " ".join(f"{g}:{v:.2f}" for g, v in r["goal_shares"].items())
+            wall = " ".join(f"{g}:{v:.2f}" for g, v in r["goal_shares_wall"].items())
+            modes = ",".join(f"{a}v{b}" for a, b in zip(r["modes_at_start"], r["gaussian_fit_modes_at_start"],
+                                                          strict=True))
+            lines.append(f"  {PRESETS[r['algo']].label:<16} alpha {r['alpha']:<5g} seeds {r['seeds']} | {shares} | "
+                         f"reached {r['goals_reached']:.1f} H(goal) {r['goal_entropy']:.2f} | multimodal "
+                         f"{r['multimodal_policies']}/{r['seeds']} modes {modes} | H(pi) at start "
+                         f"{_fmt(r['entropy_at_start'], '.2f')} | return {r['mean_return']:.1f} | wall: {wall}")
+        lines.append("")
+    failed = [r for r in results["runs"] if not r["measured"]]
+    for r in failed:
+        lines.append(f"failed: {r['run_dir']}: {r.get('error')}")
+    if results["missing"]:
+        lines.append(f"{len(results['missing'])} planned agents have no outcome yet (not trained, or interrupted): "
+                     "run the same command again to train them")
+    lines.append(f"figures: {', '.join(results.get('figures', [])) or 'none'}")
     return "\n".join(lines) + "\n"
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Figures (matplotlib imported here only).
+def run_study(config: MultigoalConfig, out: str | Path, workers: int | None = None, progress: bool = True,
+              train: bool = True, plots: bool = True) -> dict[str, Any]:
+    """Train and measure what is missing (unless ``train`` is False), then write ``results.json``,
+    ``summary.txt`` and the figures from every agent measured so far; the others are listed as missing."""
+    start = time.perf_counter()
+    worker = functools.partial(recorded_run, analyse=functools.partial(measure_run, measures=config.measures))
+    runs, missing = train_and_collect(plan(config), out, worker, train=train, workers=workers, progress=progress)
+    results = {"study": "E2: multigoal (paper Section 4.2)", "config": asdict(config),
+               "parts": {name: asdict(PARTS[name]) for name in config.parts},
+               "critical_states": {env: list(map(list, states)) for env, states in CRITICAL_STATES.items()},
+               "jax_backend": jax.default_backend(), "wall_time_s": round(time.perf_counter() - start, 1),
+               "runs": runs, "missing": missing, "aggregate": aggregate(runs)}
+    if plots:
+        from s2ac.experiments import multigoal_plots  # matplotlib only when figures are asked for
 
-OUTCOME_COLORS = {"G1": "C0", "G2": "C1", "G3": "C2", "none": "0.5"}
-
-
-def _plane(ax, wall: bool = False) -> None:
-    from matplotlib.patches import Circle
-
-    for name, goal in zip(GOAL_NAMES, MAXENT_GOALS, strict=True):
-        ax.add_patch(Circle(goal, 0.5, color=OUTCOME_COLORS[name], alpha=0.35, lw=0))
-        ax.text(goal[0], goal[1] + 0.7, name, ha="center", fontsize=7)
-    if wall:
-        (x0, y0), (x1, y1) = WALL
-        ax.plot([x0, x1], [y0, y1], color="k", lw=3)
-    ax.plot([0], [0], "k+", ms=6)
-    ax.set_xlim(*PLANE)
-    ax.set_ylim(*PLANE)
-    ax.set_aspect("equal")
-    ax.tick_params(labelsize=6)
-
-
-def _suptitle(fig, title: str) -> None:
-    """The figure's title, wrapped to its width (a one-column grid is narrower than most titles)."""
-    import textwrap
-
-    fig.suptitle(textwrap.fill(title, max(30, int(fig.get_figwidth() * 13))), fontsize=10)
-
-
-def _first_seed(arrays, algo: str, alpha: float, seeds) -> Any:
-    return arrays.get((algo, float(alpha), seeds[0]))
-
-
-def plot_trajectories(path: Path, arrays, config: StudyConfig, which: str, algos: tuple[str, ...],
-                      title: str) -> None:
-    """Fig. 7 (``which="plain"``), the wall variant (Fig. 16) or Fig. 17 (amortized only): rows algorithms,
-    columns alphas, the first seed's test trajectories coloured by the goal they end at."""
-    plt = pyplot()
-    rows, cols = len(algos), len(config.alphas)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols + 0.6, 2.4 * rows + 0.6), squeeze=False)
-    for i, algo in enumerate(algos):
-        for j, alpha in enumerate(config.alphas):
-            ax = axes[i, j]
-            _plane(ax, wall=which == "wall")
-            arr = _first_seed(arrays, algo, alpha, config.seeds)
-            if arr is not None:
-                roll = arr[which]
-                for pos, goal in zip(roll["positions"], roll["goals"], strict=True):
-                    color = OUTCOME_COLORS[OUTCOMES[goal] if goal >= 0 else "none"]
-                    ax.plot(pos[:, 0], pos[:, 1], color=color, lw=0.8, alpha=0.8)
-                shares = goal_shares(roll["goals"])
-                ax.set_title(f"{ALGO_LABELS[algo]}, a={alpha:g}\n" + " ".join(f"{o}:{shares[o]:.2f}"
-                                                                              for o in OUTCOMES), fontsize=7)
-    _suptitle(fig, title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def plot_goal_shares(path: Path, results: dict[str, Any], key: str, title: str) -> None:
-    """Fig. 12 (``key="goal_shares"``) or Fig. 16 (``"goal_shares_wall"``): share per outcome vs alpha, one
-    panel per algorithm, mean over seeds."""
-    plt = pyplot()
-    algos = list(dict.fromkeys(r["algo"] for r in results["aggregate"]))
-    fig, axes = plt.subplots(1, len(algos), figsize=(3.0 * len(algos), 3.0), squeeze=False, sharey=True)
-    for ax, algo in zip(axes[0], algos, strict=True):
-        rows = sorted((r for r in results["aggregate"] if r["algo"] == algo), key=lambda r: r["alpha"])
-        xs = np.arange(len(rows))
-        bottom = np.zeros(len(rows))
-        for o in OUTCOMES:
-            vals = np.array([r[key][o] for r in rows])
-            ax.bar(xs, vals, bottom=bottom, color=OUTCOME_COLORS[o], label=o, width=0.7)
-            bottom += vals
-        ax.set_xticks(xs)
-        ax.set_xticklabels([f"{r['alpha']:g}" for r in rows], fontsize=7)
-        ax.set_xlabel("alpha")
-        ax.set_title(ALGO_LABELS[algo], fontsize=9)
-    axes[0, 0].set_ylabel("share of test episodes")
-    axes[0, -1].legend(fontsize=7, loc="upper right")
-    _suptitle(fig, title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def plot_entropy_heatmap(path: Path, arrays, config: StudyConfig, algos: list[str]) -> None:
-    """Fig. 13: the policy entropy estimate over a grid of states, rows algorithms, columns alphas."""
-    plt = pyplot()
-    n = config.state_grid
-    xs = np.linspace(PLANE[0] + 0.5, PLANE[1] - 0.5, n)
-    fig, axes = plt.subplots(len(algos), len(config.alphas), figsize=(2.9 * len(config.alphas), 2.6 * len(algos)),
-                             squeeze=False)
-    for i, algo in enumerate(algos):
-        for j, alpha in enumerate(config.alphas):
-            ax = axes[i, j]
-            arr = _first_seed(arrays, algo, alpha, config.seeds)
-            if arr is not None and arr["entropy_grid"] is not None:
-                im = ax.pcolormesh(xs, xs, arr["entropy_grid"].reshape(n, n), shading="nearest", cmap="viridis")
-                fig.colorbar(im, ax=ax, shrink=0.8).ax.tick_params(labelsize=6)
-            _plane(ax)
-            ax.set_title(f"{ALGO_LABELS[algo]}, a={alpha:g}", fontsize=8)
-    _suptitle(fig, "Fig. 13: policy entropy -mean log pi over the plane (first seed)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def plot_q_landscape(path: Path, arrays, config: StudyConfig, alpha: float) -> None:
-    """Fig. 14: ``min_k Q(s, .)`` over the action square at the six critical states with the policy's
-    samples (S2AC: the final SVGD particles), rows algorithms."""
-    plt = pyplot()
-    algos = config.algos
-    n = config.action_grid
-    xs = np.linspace(-1.0, 1.0, n)
-    k = len(CRITICAL_STATES)
-    fig, axes = plt.subplots(len(algos), k, figsize=(2.1 * k, 2.1 * len(algos) + 0.5), squeeze=False)
-    for i, algo in enumerate(algos):
-        arr = _first_seed(arrays, algo, alpha, config.seeds)
-        for j, st in enumerate(CRITICAL_STATES):
-            ax = axes[i, j]
-            if arr is not None:
-                ax.contourf(xs, xs, arr["q"][j], levels=15, cmap="RdBu_r")
-                pts = arr["particles"][j]
-                ax.scatter(pts[:, 0], pts[:, 1], s=8, c="k", edgecolors="white", linewidths=0.3)
-            ax.set_xlim(-1, 1)
-            ax.set_ylim(-1, 1)
-            ax.set_aspect("equal")
-            ax.tick_params(labelsize=5)
-            if i == 0:
-                ax.set_title(f"s=({st[0]:g},{st[1]:g})", fontsize=8)
-            if j == 0:
-                ax.set_ylabel(ALGO_LABELS[algo], fontsize=8)
-    _suptitle(fig, f"Fig. 14: Q-landscape over actions and policy samples at the critical states, alpha={alpha:g}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def plot_smoothness(path: Path, results: dict[str, Any]) -> None:
-    """Fig. 15: the two smoothness measures (mean over the critical states and seeds) vs alpha."""
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    algos = list(dict.fromkeys(r["algo"] for r in results["aggregate"]))
-    for c, algo in enumerate(algos):
-        rows = sorted((r for r in results["aggregate"] if r["algo"] == algo), key=lambda r: r["alpha"])
-        for ax, key in zip(axes, ("grad_l1_mean", "hessian_l1_mean"), strict=True):
-            ax.plot([r["alpha"] for r in rows], [np.nan if r[key] is None else r[key] for r in rows], marker="o",
-                    color=f"C{c}", label=ALGO_LABELS[algo])
-    for ax, name in zip(axes, ("mean ||grad_a Q||_1", "mean ||hess_a Q||_1"), strict=True):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("alpha")
-        ax.set_title(name, fontsize=9)
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    _suptitle(fig, "Fig. 15: smoothness of the learned Q in the action at the critical states")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def plot_theta(path: Path, results: dict[str, Any]) -> None:
-    """Fig. 11: ``mu_theta`` (both components) and ``sigma_theta`` (mean of the components) at the critical
-    states during training; rows (algorithm, alpha) of the first seed."""
-    plt = pyplot()
-    seed0 = results["config"]["seeds"][0]
-    runs = [r for r in results["runs"] if r["theta_trace"] is not None and r["seed"] == seed0]
-    fig, axes = plt.subplots(len(runs), 3, figsize=(11, 2.4 * len(runs) + 0.6), squeeze=False)
-    for i, r in enumerate(runs):
-        steps = np.array(r["theta_trace"]["steps"])
-        mu, sigma = np.array(r["theta_trace"]["mu"]), np.array(r["theta_trace"]["sigma"])
-        for s, st in enumerate(CRITICAL_STATES):
-            label = f"({st[0]:g},{st[1]:g})"
-            axes[i, 0].plot(steps, mu[:, s, 0], color=f"C{s}", label=label)
-            axes[i, 1].plot(steps, mu[:, s, 1], color=f"C{s}")
-            axes[i, 2].plot(steps, sigma[:, s].mean(-1), color=f"C{s}")
-        for ax, name in zip(axes[i], ("mu_theta x", "mu_theta y", "sigma_theta (mean)"), strict=True):
-            ax.set_title(f"{ALGO_LABELS[r['algo']]}, a={r['alpha']:g}: {name}", fontsize=8)
-            ax.tick_params(labelsize=6)
-            ax.grid(alpha=0.3)
-        axes[i, 0].legend(fontsize=6)
-    for ax in axes[-1]:
-        ax.set_xlabel("environment step")
-    _suptitle(fig, "Fig. 11: the learned initial distribution q_0 = N(mu_theta, sigma_theta) at the critical states")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def make_figures(out: Path, results: dict[str, Any], arrays, config: StudyConfig) -> list[str]:
-    """Write the study's figures into ``out``; return their file names."""
-    names = []
-
-    def save(name: str, fn, *args) -> None:
-        fn(out / name, *args)
-        names.append(name)
-
-    save("fig7_trajectories.png", plot_trajectories, arrays, config, "plain", config.algos,
-         "Fig. 7: test trajectories from the origin (first seed), coloured by the goal reached")
-    save("fig12_goal_shares.png", plot_goal_shares, results, "goal_shares",
-         "Fig. 12: share of test episodes ending at each goal vs alpha")
-    save("fig16_goal_shares_wall.png", plot_goal_shares, results, "goal_shares_wall",
-         "Fig. 16: share of test episodes ending at each goal with the wall (never seen in training)")
-    save("fig16_trajectories_wall.png", plot_trajectories, arrays, config, "wall", config.algos,
-         "Fig. 16: test trajectories with the wall (first seed)")
-    with_entropy = [a for a in config.algos if a in S2AC_VARIANTS]
-    if with_entropy:
-        save("fig13_entropy_heatmap.png", plot_entropy_heatmap, arrays, config, with_entropy)
-    for alpha in config.alphas:
-        save(f"fig14_q_landscape_alpha{alpha:g}.png", plot_q_landscape, arrays, config, alpha)
-    save("fig15_smoothness.png", plot_smoothness, results)
-    if any(r["theta_trace"] is not None for r in results["runs"]):
-        save("fig11_theta.png", plot_theta, results)
-    if "s2ac_amortized" in config.algos:
-        save("fig17_amortized.png", plot_trajectories, arrays, config, "plain", ("s2ac_amortized",),
-             "Fig. 17: amortized S2AC test trajectories (one-pass sampler f_psi), first seed")
-    return names
+        return write_study(out, results, format_summary, multigoal_plots.make_figures)
+    return write_study(out, results, format_summary)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -684,34 +461,42 @@ def make_figures(out: Path, results: dict[str, Any], arrays, config: StudyConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output directory (created): figures, results.json, "
-                        "summary.txt")
-    parser.add_argument("--quick", action="store_true", help="a reduced grid (2 alphas, 1 seed, 2000 steps, "
-                        "64-unit networks)")
+    parser.add_argument("--out", type=Path, required=True, help="study directory (rerun to resume)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"a smoke test: parts classic and maxent, {' '.join(QUICK['algos'])}, alpha 1 and 10, "
+                             f"seed 0, {QUICK['steps']} steps, 64-unit networks")
+    parser.add_argument("--parts", nargs="+", default=None, choices=list(PARTS),
+                        help="parts of the study, in priority order (default: classic maxent authors)")
     parser.add_argument("--algos", nargs="+", default=None, metavar="ALGO",
-                        help=f"algorithms to train (default all: {' '.join(ALGOS)}; s2ac = s2ac_phi_theta)")
+                        help="keep only these algorithms of each part (s2ac = s2ac_phi_theta)")
     parser.add_argument("--alphas", nargs="+", type=float, default=None, metavar="ALPHA",
-                        help="fixed temperatures (default 1 5 20 50; --quick 5 50)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=None, metavar="SEED",
-                        help="seeds (default 0 1 2; --quick 0)")
-    parser.add_argument("--steps", type=int, default=None, help="environment steps per agent (default 10000, "
-                        "--quick 2000)")
+                        help=f"temperatures of the maxent part (default {' '.join(map(str, PARTS['maxent'].alphas))})")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None, metavar="SEED", help="seeds (default 0 1 2)")
+    parser.add_argument("--steps", type=int, default=None, help=f"environment steps per agent (default {STEPS})")
+    parser.add_argument("--test-episodes", type=int, default=None, help="stochastic test episodes per agent "
+                        "(default 50)")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config value for every agent whose algorithm has it (after the parts' own); "
+                             "repeatable")
+    parser.add_argument("--workers", type=int, default=None, help="agents trained at once (default: one per CPU)")
+    parser.add_argument("--no-train", action="store_true",
+                        help="train nothing: write the results of the agents finished so far (the others are listed)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def config_from_args(args: argparse.Namespace) -> StudyConfig:
-    overrides: dict[str, Any] = {}
-    for name in ("algos", "alphas", "seeds"):
-        if getattr(args, name) is not None:
-            overrides[name] = tuple(getattr(args, name))
-    if "algos" in overrides:
-        overrides["algos"] = tuple(ALIASES.get(algo, algo) for algo in overrides["algos"])  # s2ac: its preset
-    if args.steps is not None:
-        overrides["total_steps"] = args.steps
-    return make_config(args.quick, **overrides)
+def config_from_args(args: argparse.Namespace) -> MultigoalConfig:
+    base = dict(QUICK) if args.quick else {}
+    measures = {k: base.pop(k) for k in ("test_episodes", "samples", "state_grid") if k in base}
+    if args.test_episodes is not None:
+        measures["test_episodes"] = args.test_episodes
+    given = {name: tuple(v) if isinstance(v, list) else v
+             for name in ("parts", "algos", "alphas", "seeds", "steps") if (v := getattr(args, name)) is not None}
+    return MultigoalConfig(**{**base, **given}, quick=args.quick, settings=tuple(args.settings),
+                           measures=Measures(**measures))
 
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    print_summary(args.out, run_study(args.out, config, progress=not args.no_progress))
+    results = run_study(config, args.out, args.workers, not args.no_progress, train=not args.no_train)
+    print_summary(args.out, results)
     return 0

@@ -84,7 +84,7 @@ def plan(envs: Sequence[str], algos: Sequence[str], seeds: Sequence[int], steps:
         keys[item] = item.split("=", 1)[0].strip()
     overridden = {keys[item] for item in settings}
     chosen = [item for item in defaults if keys[item] not in overridden] + list(settings)
-    per_algo = {algo: tuple(item for item in chosen if keys[item] in _setting_names(algo)) for algo in algos}
+    per_algo = {algo: tuple(item for item in chosen if keys[item] in setting_names(algo)) for algo in algos}
     unused = [item for item in settings if not any(item in given for given in per_algo.values())]
     if unused:
         raise ValueError(f"--set {', '.join(unused)}: no chosen algorithm ({', '.join(algos)}) has such a setting")
@@ -93,7 +93,9 @@ def plan(envs: Sequence[str], algos: Sequence[str], seeds: Sequence[int], steps:
             for env in unique(envs) for algo in unique(algos) for seed in unique(seeds)]
 
 
-def _setting_names(algo: str) -> set[str]:
+def setting_names(algo: str) -> set[str]:
+    """The ``--set`` keys the preset ``algo`` takes: its algorithm's config fields (a reference baseline's: the
+    loop settings its runner takes)."""
     preset = get_preset(algo)
     if preset.reference:
         return set(REFERENCE_SETTINGS)

@@ -38,3 +38,9 @@ def check_choices(name: str, values: Iterable[Any], allowed: Iterable[Any]) -> N
     for value in values:
         if value not in allowed:
             raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(map(str, allowed))}")
+
+
+def check_nonempty(name: str, values: Iterable[Any]) -> None:
+    """``values`` holds at least one value."""
+    if not tuple(values):
+        raise ValueError(f"{name} needs at least one value")

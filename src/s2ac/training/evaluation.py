@@ -3,7 +3,7 @@ reset seeded so that every evaluation of a run faces the same initial states."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import jax
@@ -15,6 +15,9 @@ from s2ac.training.trainable import Trainable
 class EvalResult(NamedTuple):
     returns: np.ndarray
     lengths: np.ndarray
+    # With ``record_infos``: per episode, the ``info`` of its reset then of each step (what a study reads off
+    # an episode: positions, the goal reached); otherwise None.
+    infos: list[list[dict[str, Any]]] | None = None
 
     @property
     def mean(self) -> float:
@@ -34,20 +37,26 @@ def episode_seed(*entropy: int) -> int:
     return int(np.random.SeedSequence(list(entropy)).generate_state(1)[0])
 
 
-def evaluate(agent: Trainable, env: gym.Env, episodes: int, seed: int, mode: str = "eval") -> EvalResult:
-    """Run ``episodes`` episodes of ``env`` acting with ``agent``'s selection ``mode``."""
+def evaluate(agent: Trainable, env: gym.Env, episodes: int, seed: int, mode: str = "eval",
+             record_infos: bool = False) -> EvalResult:
+    """Run ``episodes`` episodes of ``env`` acting with ``agent``'s selection ``mode``; with ``record_infos``
+    keep every ``info`` the environment returned."""
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
     key = jax.random.PRNGKey(episode_seed(seed, STREAM_EVAL_KEY))
-    returns, lengths = [], []
+    returns, lengths, infos = [], [], []
     for episode in range(episodes):
-        obs, _ = env.reset(seed=episode_seed(seed, STREAM_EVAL_RESET, episode))
+        obs, info = env.reset(seed=episode_seed(seed, STREAM_EVAL_RESET, episode))
+        episode_infos = [info]
         total, length, done = 0.0, 0, False
         while not done:
             key, step_key = jax.random.split(key)
             action = agent.predict(obs, mode=mode, key=step_key)
-            obs, reward, terminated, truncated, _ = env.step(action)
+            obs, reward, terminated, truncated, info = env.step(action)
             total, length, done = total + float(reward), length + 1, terminated or truncated
+            if record_infos:
+                episode_infos.append(info)
         returns.append(total)
         lengths.append(length)
-    return EvalResult(np.array(returns), np.array(lengths))
+        infos.append(episode_infos)
+    return EvalResult(np.array(returns), np.array(lengths), infos if record_infos else None)
