@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import io
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -368,8 +369,6 @@ def measure_run(spec: RunSpec, run_dir: Path, record: dict[str, Any], measures: 
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     return buffer.getvalue()
