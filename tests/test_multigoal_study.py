@@ -97,16 +97,18 @@ def test_goal_statistics():
     assert multigoal.goal_statistics(np.array([-1, -1]), 3)["goal_entropy"] == 0.0
 
 
-def test_mode_count_separates_a_two_goal_policy_from_a_wide_unimodal_one():
+def test_mode_count_separates_a_multigoal_policy_from_a_wide_unimodal_one():
     rng = np.random.default_rng(0)
-    two = np.concatenate([rng.normal([0.7, 0.0], 0.08, (200, 2)), rng.normal([-0.6, 0.5], 0.08, (200, 2))])
-    wide = rng.normal(0.0, 0.3, (400, 2))
-    assert multigoal.count_modes(two, 0.15, 0.05) == 2
-    assert multigoal.count_modes(wide, 0.15, 0.05) == 1
-    assert multigoal.gaussian_baseline_modes(two, 0.15, 0.05, seed=0) == 1  # its Gaussian fit has one mode
+    two = np.concatenate([rng.normal([0.7, 0.0], 0.1, (500, 2)), rng.normal([-0.6, 0.5], 0.1, (500, 2))])
+    three = np.concatenate([rng.normal(c, 0.15, (333, 2)) for c in ([0.9, 0.0], [-0.7, 0.55], [-0.7, -0.55])])
+    count = lambda s: multigoal.count_modes(np.clip(s, -1, 1), 0.2, 0.05)  # noqa: E731
+    assert count(two) == 2 and count(three) == 3
+    assert count(rng.uniform(-1, 1, (1000, 2))) == 1  # flat: bumps of sampling noise, no valleys
+    assert count(np.tanh(rng.normal([0.5, 0.2], 0.2, (1000, 2)))) == 1
+    assert count(np.tanh(rng.normal(0.0, 0.6, (1000, 2)))) == 1
+    assert multigoal.gaussian_fit_modes(np.clip(two, -1, 1), 0.2, 0.05, seed=0) == 1  # its unimodal fit
     # A third cluster with 2% of the samples is not a mode.
-    tiny = np.concatenate([two, rng.normal([0.0, -0.8], 0.05, (8, 2))])
-    assert multigoal.count_modes(tiny, 0.15, 0.05) == 2
+    assert count(np.concatenate([two, rng.normal([0.0, -0.8], 0.05, (20, 2))])) == 2
 
 
 def test_direction_shares_point_actions_at_the_nearest_goal_direction():

@@ -24,10 +24,10 @@ When an agent finishes, :func:`measure_run` measures its policy and writes ``out
   probability ``softmax(Q / alpha)``), with and without the wall: the share ending at each goal, the number of
   distinct goals reached and the entropy of the goal distribution;
 - at the critical states, ``samples`` actions of the policy: their ``-mean log pi``, the number of separated
-  modes of their distribution (mean-shift on a kernel density estimate, modes holding at least 5% of the
-  samples) against the same count for a single Gaussian fitted to the same samples (a wide unimodal policy
-  squashed into the box can look multimodal: the Gaussian fit says how much), and at the start how the samples
-  spread over the directions of the goals;
+  modes of their distribution (:func:`count_modes`: maxima of a kernel density estimate holding at least 5% of
+  the samples, with a valley between them) against the same count for the unimodal tanh-Gaussian fitted to the
+  same samples (a wide unimodal policy squashed into the box has modes in its corners: the fit says how many),
+  and at the start how the samples spread over the directions of the goals;
 - the smoothness of the learned ``min_k Q`` in the action (Figures 14-15) and ``q_0`` at the critical states.
 """
 
@@ -128,8 +128,8 @@ class Measures:
     """How each trained policy is measured (a module-level dataclass: it travels to the worker processes)."""
 
     test_episodes: int = 50
-    samples: int = 500  # policy samples per critical state
-    mode_bandwidth: float = 0.15  # the kernel width (action units) of the mode count
+    samples: int = 1000  # policy samples per critical state
+    mode_bandwidth: float = 0.2  # the kernel width (action units) of the mode count
     min_mode_share: float = 0.05  # a mode holds at least this share of the samples
     action_grid: int = 21  # actions per axis for the Q-landscape and its smoothness
     state_grid: int = 15  # states per axis for the entropy heatmap
@@ -226,39 +226,62 @@ def goal_statistics(goals: np.ndarray, num_goals: int) -> dict[str, Any]:
             "goal_entropy": float(-(p * np.log(p)).sum())}
 
 
-def count_modes(samples: np.ndarray, bandwidth: float, min_share: float) -> int:
-    """The modes of a Gaussian kernel density estimate of ``samples`` ``(n, d)`` with width ``bandwidth``
-    holding at least ``min_share`` of the samples: every sample climbs to its mode by mean shift; points
-    ending within one width of each other share a mode."""
-    samples = np.asarray(samples, float)
-    points = samples.copy()
-    for _ in range(200):
-        sq = ((points[:, None, :] - samples[None, :, :]) ** 2).sum(-1)
-        weights = np.exp(-(sq - sq.min(axis=1, keepdims=True)) / (2 * bandwidth**2))
-        moved = weights @ samples / weights.sum(axis=1, keepdims=True)
-        done = np.abs(moved - points).max() < 1e-4 * bandwidth
-        points = moved
-        if done:
-            break
-    modes: list[np.ndarray] = []
-    counts: list[int] = []
-    for point in points:
-        near = [i for i, mode in enumerate(modes) if np.linalg.norm(point - mode) < bandwidth]
-        if near:
-            counts[near[0]] += 1
-        else:
-            modes.append(point)
-            counts.append(1)
-    return int(sum(c >= min_share * len(samples) for c in counts))
+def kernel_density(points: np.ndarray, samples: np.ndarray, bandwidth: float) -> np.ndarray:
+    """A Gaussian kernel density estimate of ``samples`` ``(n, d)`` (up to its normaliser) at ``points``."""
+    sq = ((points[:, None, :] - samples[None, :, :]) ** 2).sum(-1)
+    return np.exp(-sq / (2 * bandwidth**2)).mean(axis=1)
 
 
-def gaussian_baseline_modes(samples: np.ndarray, bandwidth: float, min_share: float, seed: int) -> int:
-    """:func:`count_modes` for as many draws of a single Gaussian fitted to ``samples`` (mean and covariance),
-    clipped to the action box as the policy's actions are: the count a unimodal policy of the same spread gets."""
+def count_modes(samples: np.ndarray, bandwidth: float, min_share: float, valley: float = 0.5,
+                resolution: int = 41) -> int:
+    """The separated modes of actions ``samples`` ``(n, 2)`` in ``[-1, 1]^2``: the maxima of their kernel density
+    estimate (width ``bandwidth``) on a grid over the box, each with the samples in its basin of ascent; a maximum
+    counts if its basin holds at least ``min_share`` of the samples, and two count as one unless the density along
+    the segment between them falls below ``valley`` times the lower peak (sampling noise on a flat density makes
+    small bumps; it does not make valleys)."""
     samples = np.asarray(samples, float)
-    cov = np.cov(samples.T) + 1e-9 * np.eye(samples.shape[1])
-    draws = np.random.default_rng(seed).multivariate_normal(samples.mean(0), cov, len(samples))
-    return count_modes(np.clip(draws, -1.0, 1.0), bandwidth, min_share)
+    axis = np.linspace(-1.0, 1.0, resolution)
+    cells = np.stack([g.ravel() for g in np.meshgrid(axis, axis, indexing="ij")], axis=-1)
+    density = kernel_density(cells, samples, bandwidth).reshape(resolution, resolution)
+    # Every cell points to its highest neighbour (itself included); following the pointers climbs to a maximum.
+    padded = np.pad(density, 1, constant_values=-np.inf)
+    index = np.pad(np.arange(resolution**2).reshape(resolution, resolution), 1, constant_values=-1)
+    shifts = [(i, j) for i in range(3) for j in range(3)]
+    neighbours = np.stack([padded[i:i + resolution, j:j + resolution] for i, j in shifts])
+    indices = np.stack([index[i:i + resolution, j:j + resolution] for i, j in shifts])
+    up = np.take_along_axis(indices, neighbours.argmax(0)[None], 0)[0].ravel()
+    while not np.array_equal(up[up], up):
+        up = up[up]
+    cell = np.clip(np.rint((samples + 1.0) / 2.0 * (resolution - 1)).astype(int), 0, resolution - 1)
+    peaks, counts = np.unique(up[cell[:, 0] * resolution + cell[:, 1]], return_counts=True)
+    peaks = peaks[counts >= min_share * len(samples)]
+    if len(peaks) <= 1:
+        return 1
+    group = list(range(len(peaks)))
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    heights = density.ravel()[peaks]
+    t = np.linspace(0.0, 1.0, 21)[:, None]
+    for i in range(len(peaks)):
+        for j in range(i + 1, len(peaks)):
+            path = (1 - t) * cells[peaks[i]] + t * cells[peaks[j]]
+            if kernel_density(path, samples, bandwidth).min() >= valley * min(heights[i], heights[j]):
+                group[root(i)] = root(j)
+    return len({root(i) for i in range(len(peaks))})
+
+
+def gaussian_fit_modes(samples: np.ndarray, bandwidth: float, min_share: float, seed: int) -> int:
+    """:func:`count_modes` for as many draws of the unimodal policy closest to ``samples``: a Gaussian fitted to
+    their ``atanh`` (mean and covariance), squashed by ``tanh`` as SAC's policy is. A wide unimodal policy
+    squashed into the box piles its mass into the box's corners and can have several modes: this says how many."""
+    pre_squash = np.arctanh(np.clip(np.asarray(samples, float), -0.999, 0.999))
+    cov = np.cov(pre_squash.T) + 1e-9 * np.eye(pre_squash.shape[1])
+    draws = np.random.default_rng(seed).multivariate_normal(pre_squash.mean(0), cov, len(pre_squash))
+    return count_modes(np.tanh(draws), bandwidth, min_share)
 
 
 def direction_shares(actions: np.ndarray, goals: np.ndarray, start: np.ndarray) -> list[float]:
@@ -325,7 +348,7 @@ def measure_policy(agent: OffPolicyAgent, env_id: str, seed: int,
     q, grad, hess = _q_derivatives(agent.state.critic, jnp.asarray(critical),
                                    jnp.asarray(grid(m.action_grid, -1.0, 1.0), jnp.float32))
     modes = [count_modes(a, m.mode_bandwidth, m.min_mode_share) for a in actions]
-    baseline = [gaussian_baseline_modes(a, m.mode_bandwidth, m.min_mode_share, seed) for a in actions]
+    baseline = [gaussian_fit_modes(a, m.mode_bandwidth, m.min_mode_share, seed) for a in actions]
     origin_directions = direction_shares(actions[0], goals, critical[0])
     q0 = agent.initial_distribution(critical)
     plain_goals, wall_goals = goal_statistics(plain["goals"], len(goals)), goal_statistics(wall["goals"], len(goals))
