@@ -45,7 +45,7 @@ STEPS = 3000
 SCHEDULE = ("random_steps=1000", "learning_starts=1000", "eval_every=500", "eval_episodes=3", "checkpoint_every=1000")
 # Multigoal as the multigoal study trains it: the authors' L = 10 SVGD steps, 100-unit networks.
 ENV_SETTINGS = {"s2ac/MultiGoalMaxEnt-v0": ("svgd_steps=10", "critic_hidden=[100,100]", "actor_hidden=[100,100]")}
-# The defaults before the stability options: SVGD steps of eps whatever the score, the half-mean bandwidth
+# The defaults before the stability options: SVGD steps of eps whatever the score, the half-mean kernel variance
 # free to follow the particles down to 1e-8, sigma_theta clipped only to log sigma in [-20, 2].
 DEFAULT_SETS: dict[str, tuple[str, ...]] = {
     "current": (),
