@@ -1,7 +1,7 @@
 """The two measurements behind S2AC's stability defaults (README "Stability"), in one run, float64:
 
 1. The SVGD step against the score: on ``log p(u) = -s/2 ||u - 1||^2`` (d = 3, m = 10, eps = 0.1, half-mean
-   bandwidth) with scores scaled by s = 1, 1e2, 1e4, the particles' move per step in kernel widths and the
+   kernel variance) with scores scaled by s = 1, 1e2, 1e4, the particles' move per step in kernel widths and the
    error of the closed-form log-determinant ``eps Tr grad phi`` against the exact ``log|det(I + eps grad phi)|``,
    for ``max_move`` in {none, 2, 1, 0.5, 0.25}.
 2. The width of q_0 against the box: the closed-form entropy estimate of L SVGD steps toward a flat critic
@@ -49,7 +49,7 @@ def width_against_box() -> None:
             u0, log_q0 = normal_sample(jax.random.PRNGKey(0), mean, jnp.full_like(mean, std), 10, 3.0)
             for steps in (3, 10):
                 result = svgd_sample(squash_log_det, u0, log_q0, num_steps=steps, step_size=0.1,
-                                     bandwidth="half_mean", max_move=0.5, min_kernel_variance=0.1)
+                                     kernel_variance="half_mean", max_move=0.5, min_kernel_variance=0.1)
                 before = float(jnp.mean(squash_log_det(u0) - log_q0))
                 after = float(jnp.mean(squash_log_det(result.particles) - result.log_q))
                 print(f"   {d:>2} {std:>5} {steps:>3} {before:>11.3f} {after:>13.3f} {d * math.log(2):>8.3f}")

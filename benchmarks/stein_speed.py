@@ -25,7 +25,7 @@ def make_functions(critic: TwinCritic):
     def sample(mean, log_std, obs, key):
         u0, log_q0 = normal_sample(key, mean, jnp.exp(log_std), PARTICLES, truncation=3.0)
         target = lambda u: critic.min_q(obs[:, None, :], jnp.tanh(u)) / ALPHA  # noqa: E731
-        return svgd_sample(target, u0, log_q0, num_steps=STEPS, step_size=0.1, bandwidth="half_mean")
+        return svgd_sample(target, u0, log_q0, num_steps=STEPS, step_size=0.1, kernel_variance="half_mean")
 
     def loss(mean, log_std, obs, key):
         result = sample(mean, log_std, obs, key)

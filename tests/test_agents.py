@@ -181,7 +181,8 @@ def test_stein_policy_log_pi_is_log_q_minus_squash(variant, authors_compat):
             return state.critic.min_q(obs[:, None, :], jnp.tanh(u)) / alpha + log_one_minus_tanh2(u)
     assert cfg.min_kernel_variance == "step_size"  # the default: the floor is eps
     core = svgd_sample(target, u0, log_q0, num_steps=cfg.svgd_steps, step_size=cfg.svgd_step_size,
-                       bandwidth=cfg.bandwidth, max_move=cfg.svgd_max_move, min_kernel_variance=cfg.svgd_step_size)
+                       kernel_variance=cfg.kernel_variance, max_move=cfg.svgd_max_move,
+                       min_kernel_variance=cfg.svgd_step_size)
     u_final = core.particles
 
     assert sample.actions.shape == (obs.shape[0], cfg.num_particles, ACTION_DIM)
@@ -356,11 +357,11 @@ def test_select_particle_rules(selections):
 
 def test_actor_gradient_through_svgd_matches_finite_differences():
     """The library's reverse-mode actor gradient of S2AC(phi, theta), L = 3, against central finite
-    differences in float64 along a random direction. The bandwidth is fixed: the heuristic one depends on
+    differences in float64 along a random direction. The kernel variance is fixed: a heuristic one depends on
     the particles with its gradient stopped by design, which finite differences would not see. As a power
     check, the same loss with the SVGD scores' dependence on the particles cut (first-order only: what one
     gets without keeping the graph of grad_a Q) gives a clearly different directional derivative."""
-    agent = small_agent(S2AC, seed=1, svgd_steps=3, bandwidth=0.5)
+    agent = small_agent(S2AC, seed=1, svgd_steps=3, kernel_variance=0.5)
     cfg = agent.config
     with jax.enable_x64(True):
         state = jax.tree.map(lambda x: x.astype(jnp.float64) if eqx.is_inexact_array(x) else x, agent.state)
@@ -382,7 +383,7 @@ def test_actor_gradient_through_svgd_matches_finite_differences():
                 return jnp.sum(jax.lax.stop_gradient(grad) * u, axis=-1)
 
             result = svgd_sample(cut, u0, log_q0, num_steps=cfg.svgd_steps, step_size=cfg.svgd_step_size,
-                                 bandwidth=cfg.bandwidth)
+                                 kernel_variance=cfg.kernel_variance)
             u = result.particles
             return PolicySample(jnp.tanh(u), result.log_q - log_one_minus_tanh2(u), u)
 
@@ -504,8 +505,8 @@ def test_load_checks_the_algorithm(trained, tmp_path):
     (S2AC, {"variant": "psi"}, "variant"),
     (S2AC, {"num_particles": 1, "svgd_steps": 3}, "at least 2 particles"),
     (S2AC, {"num_particles": 0, "svgd_steps": 0}, "num_particles"),
-    (S2AC, {"bandwidth": "foo"}, "bandwidth"),
-    (S2AC, {"bandwidth": -1.0}, "bandwidth"),
+    (S2AC, {"kernel_variance": "foo"}, "kernel_variance='foo': unknown kernel variance heuristic"),
+    (S2AC, {"kernel_variance": -1.0}, "kernel_variance"),
     (S2AC, {"svgd_step_size": 0.0}, "svgd_step_size"),
     (S2AC, {"init_truncation": 0.0}, "init_truncation"),
     (S2AC, {"log_det": "logdet"}, "log_det"),
@@ -538,7 +539,7 @@ def test_config_checks_types_and_seed():
     (SACConfig, "critic_hidden", (64, True), "must hold numbers, not true/false"),
     (SACConfig, "autotune_alpha", 1, "must be true or false"),
     (S2ACConfig, "svgd_step_size", math.inf, "must be a finite number"),
-    (S2ACConfig, "bandwidth", math.nan, "must be a finite number"),
+    (S2ACConfig, "kernel_variance", math.nan, "must be a finite number"),
     (S2ACConfig, "init_truncation", math.inf, "must be a finite number"),
     (S2ACConfig, "num_particles", True, "must be a number, not true/false"),
     (SQLConfig, "value_samples", True, "must be a number, not true/false"),
@@ -557,8 +558,8 @@ def test_configs_built_directly_reject_non_finite_numbers_and_booleans(cls, fiel
     ("target_entropy=null", "target_entropy", None),
     ("target_entropy=-2", "target_entropy", -2.0),
     ("init_truncation=null", "init_truncation", None),
-    ("bandwidth=median", "bandwidth", "median"),
-    ("bandwidth=0.5", "bandwidth", 0.5),
+    ("kernel_variance=median", "kernel_variance", "median"),
+    ("kernel_variance=0.5", "kernel_variance", 0.5),
     ("variant=phi", "variant", "phi"),
     ("activation=tanh", "activation", "tanh"),
     ("autotune_alpha=true", "autotune_alpha", True),
@@ -585,6 +586,73 @@ def test_set_overrides_parse_json_values(assignment, key, value):
 def test_set_overrides_reject_bad_values(assignment, message):
     with pytest.raises(ValueError, match=message):
         S2ACConfig().with_overrides([assignment])
+
+
+# --- `bandwidth`, the former name of `kernel_variance`, is still read wherever a config is --------------------
+
+@pytest.mark.parametrize("cls", [S2ACConfig, SQLConfig])
+def test_a_config_saved_with_bandwidth_loads_as_kernel_variance(cls):
+    values = {**cls().to_dict(), "num_particles": 12}
+    del values["kernel_variance"]
+    for value in (1.0, 3, "mean"):
+        old = cls.from_dict({**values, "bandwidth": value})
+        assert old == cls.from_dict({**values, "kernel_variance": value})
+        assert old.kernel_variance == value and "bandwidth" not in old.to_dict()
+    with pytest.raises(ValueError, match="'bandwidth' and 'kernel_variance' both given"):
+        cls.from_dict({"bandwidth": 1.0, "kernel_variance": 1.0})
+    with pytest.raises(ValueError, match="kernel_variance=-1.0"):  # checked as the field it names
+        cls.from_dict({"bandwidth": -1.0})
+    # Only where the field is: SAC never had a kernel.
+    with pytest.raises(ValueError, match=r"unknown config key\(s\) \['bandwidth'\]"):
+        SACConfig.from_dict({"bandwidth": 1.0})
+
+
+def test_set_bandwidth_sets_kernel_variance():
+    from s2ac.algorithms.presets import make_agent
+
+    assert S2ACConfig().with_overrides(["bandwidth=1.0"]) == S2ACConfig(kernel_variance=1.0)
+    assert S2ACConfig().with_overrides(["bandwidth=median"]).kernel_variance == "median"
+    # In order, like any key given twice.
+    assert S2ACConfig().with_overrides(["bandwidth=1.0", "kernel_variance=2.0"]).kernel_variance == 2.0
+    assert S2ACConfig().with_overrides(["kernel_variance=2.0", "bandwidth=1.0"]).kernel_variance == 1.0
+    agent = make_agent("s2ac_phi_theta", ENV, assignments=["bandwidth=1.0"], **S2AC_SMALL)
+    assert agent.config.kernel_variance == 1.0 and agent.settings.amortized_kernel_variance == 1.0
+    assert make_agent("sql", ENV, assignments=["bandwidth=mean"], **SMALL).config.kernel_variance == "mean"
+    # Keyword overrides of an agent too.
+    assert small_agent(S2AC, bandwidth=0.5).config == small_agent(S2AC, kernel_variance=0.5).config
+    with pytest.raises(ValueError, match="'bandwidth' and 'kernel_variance' both given"):
+        small_agent(S2AC, config=S2ACConfig(), bandwidth=0.5, kernel_variance=0.5)
+
+
+def test_a_model_saved_with_bandwidth_loads(tmp_path):
+    from s2ac import checkpoint
+
+    agent = small_agent(S2AC, kernel_variance=0.5)
+    path = agent.save(tmp_path / "model.npz")
+    arrays, meta = checkpoint.read(path)
+    meta["config"]["bandwidth"] = meta["config"].pop("kernel_variance")
+    checkpoint.write_atomically(path, arrays, meta)
+    loaded = OffPolicyAgent.load(path)
+    assert loaded.config == agent.config and loaded.config.kernel_variance == 0.5
+    assert_trees_equal(loaded.state, agent.state)
+
+
+def test_a_run_directory_written_with_bandwidth_is_the_same_run(tmp_path):
+    """A run stopped before its first checkpoint, its config.json written under the former name, is started
+    again rather than refused as another run."""
+    import json
+
+    from s2ac.training.files import CONFIG_FILE
+    from s2ac.training.loop import Trainer
+
+    agent = small_agent(S2AC)
+    description = agent.describe()
+    description["config"]["bandwidth"] = description["config"].pop("kernel_variance")
+    (tmp_path / CONFIG_FILE).write_text(json.dumps({**description, "total_steps": 10}))
+    assert Trainer(agent, tmp_path).restarting
+    other = small_agent(S2AC, kernel_variance=0.5)
+    with pytest.raises(ValueError, match="config values kernel_variance differ"):
+        Trainer(other, tmp_path)
 
 
 

@@ -42,6 +42,7 @@ def test_old_import_paths_reach_the_moved_objects():
     import s2ac.training.checkpoint
     import s2ac.training.reference
     from s2ac.policies import SteinSampler, SVGDSettings
+    from s2ac.stein import BANDWIDTH_RULES, KERNEL_VARIANCE_RULES, Bandwidth, KernelVariance
     from s2ac.training import checkpoint
     from s2ac.training.replay import Batch
 
@@ -49,6 +50,7 @@ def test_old_import_paths_reach_the_moved_objects():
     assert s2ac.algorithms.reference is s2ac.training.reference
     assert Batch is s2ac.batch.Batch
     assert SteinSampler is SVGDSettings
+    assert Bandwidth is KernelVariance and BANDWIDTH_RULES is KERNEL_VARIANCE_RULES  # former names
 
 
 def test_an_agent_is_trainable_and_is_built_from_its_description(tmp_path):

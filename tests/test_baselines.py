@@ -103,7 +103,7 @@ def test_amortized_svgd_step_recovers_a_gaussian_target():
                        amortized=sampler, amortized_opt=adam.init(eqx.filter(sampler, eqx.is_array)))
     opt = Optimizers(optax.identity(), optax.identity(), optax.identity(), adam)
     settings = UpdateSettings(gamma=0.99, polyak=0.995, target_entropy=-2.0, autotune_alpha=False,
-                              amortized_bandwidth="median")
+                              amortized_kernel_variance="median")
     obs = jnp.zeros((32, 2))
 
     @eqx.filter_jit

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -216,6 +218,12 @@ def test_the_study_records_each_run_and_a_rerun_trains_nothing(tmp_path, capsys)
     summary = (tmp_path / "summary.txt").read_text()
     assert "current defaults: 2 runs, 0 with a non-finite loss" in summary and "target met" in summary
     assert (tmp_path / "stability.png").stat().st_size > 0
+    # The figure is drawn from the results alone.
+    from s2ac.experiments.stability_plots import make_figures
+
+    (tmp_path / "again").mkdir()
+    assert make_figures(json.loads((tmp_path / "results.json").read_text()), tmp_path / "again") == ["stability.png"]
+    assert (tmp_path / "again" / "stability.png").stat().st_size > 0
     again = stability.run_study(config, tmp_path, workers=1, progress=False)
     sweep = json.loads((tmp_path / "sweep.json").read_text())
     assert [r["status"] for r in sweep["runs"]] == ["skipped", "skipped"]  # nothing trained again
@@ -244,3 +252,10 @@ def test_s2ac_is_an_alias_of_s2ac_phi_theta_in_the_variants():
     assert config.variants == ("s2ac_phi_theta", "s2ac_phi")
     with pytest.raises(ValueError, match="--variants takes S2AC presets"):
         stability.StabilityConfig(variants=("sac",))
+
+
+def test_the_study_does_not_import_the_figures():
+    code = ("import sys, s2ac.experiments.stability; "
+            "print(sorted(m for m in ('matplotlib', 's2ac.experiments.stability_plots') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -36,7 +36,7 @@ from s2ac.stein import (
 # flag), which about halves compilation and hardly changes the run time at these sizes.
 cjit = partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})
 
-BANDWIDTHS = [0.7, "median", "mean", "half_mean"]
+KERNEL_VARIANCES = [0.7, "median", "mean", "half_mean"]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -128,7 +128,7 @@ def numpy_kernel_variance(particles, rule):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Kernel bandwidth
+# Kernel variance
 # ---------------------------------------------------------------------------------------------------------
 
 RULES = ("median", "mean", "half_mean")
@@ -181,7 +181,7 @@ def test_kernel_variance_floor_for_identical_particles():
     """Identical particles have zero pairwise distance: the heuristic must not return 0 (division by 0)."""
     particles = jnp.ones((2, 4, 3))
     for rule in ("median", "mean", "half_mean"):
-        got = jit(kernel_variance, bandwidth=rule)(particles)
+        got = jit(kernel_variance, kernel_variance=rule)(particles)
         assert np.all(np.asarray(got) > 0)
         assert np.all(np.isfinite(np.asarray(cjit(rbf_kernel)(particles, particles, got)[0])))
 
@@ -215,15 +215,15 @@ def test_svgd_field_matches_direct_loop():
         @cjit
         def library(a, g):
             out = {}
-            for bandwidth in BANDWIDTHS:
-                s2 = kernel_variance(a, bandwidth)
+            for variance in KERNEL_VARIANCES:
+                s2 = kernel_variance(a, variance)
                 kernel, diff, _ = rbf_kernel(a, a, s2)
-                out[str(bandwidth)] = (s2, svgd_field(kernel, diff, g, s2))
+                out[str(variance)] = (s2, svgd_field(kernel, diff, g, s2))
             return out
 
         an, gn = np.asarray(a), np.asarray(g)
         batch, m, d = an.shape
-        for bandwidth, (s2, got) in library(a, g).items():
+        for variance, (s2, got) in library(a, g).items():
             s2n = np.asarray(s2)
             want = np.zeros((batch, m, d))
             for b in range(batch):
@@ -232,7 +232,7 @@ def test_svgd_field_matches_direct_loop():
                         k = np.exp(-np.sum((an[b, j] - an[b, i]) ** 2) / (2 * s2n[b]))
                         want[b, i] += k * gn[b, j] + k * (an[b, i] - an[b, j]) / s2n[b]
                     want[b, i] /= m
-            np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, atol=1e-14, err_msg=bandwidth)
+            np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, atol=1e-14, err_msg=variance)
 
 
 @pytest.mark.parametrize("d", [1, 2, 5])
@@ -245,24 +245,24 @@ def test_closed_form_trace_equals_autograd_of_leave_one_out_field(d):
         @cjit
         def library(a, g):
             out = {}
-            for bandwidth in BANDWIDTHS:
-                s2 = kernel_variance(a, bandwidth)
+            for variance in KERNEL_VARIANCES:
+                s2 = kernel_variance(a, variance)
                 kernel, diff, sq = rbf_kernel(a, a, s2)
                 # One step of the sampler, with a target whose score is exactly g.
-                step = svgd_step(linear_log_prob(g), a, step_size=0.1, bandwidth=bandwidth)
-                out[str(bandwidth)] = (s2, svgd_trace(kernel, diff, sq, g, s2), step)
+                step = svgd_step(linear_log_prob(g), a, step_size=0.1, kernel_variance=variance)
+                out[str(variance)] = (s2, svgd_trace(kernel, diff, sq, g, s2), step)
             return out
 
-        for bandwidth, (s2, closed, step) in library(a, g).items():
+        for variance, (s2, closed, step) in library(a, g).items():
             want = np.asarray(loo_traces(a, g, s2))
             atol = 1e-5 * np.max(np.abs(want))
-            np.testing.assert_allclose(np.asarray(closed), want, rtol=1e-5, atol=atol, err_msg=bandwidth)
-            np.testing.assert_allclose(np.asarray(step.trace), want, rtol=1e-5, atol=atol, err_msg=bandwidth)
+            np.testing.assert_allclose(np.asarray(closed), want, rtol=1e-5, atol=atol, err_msg=variance)
+            np.testing.assert_allclose(np.asarray(step.trace), want, rtol=1e-5, atol=atol, err_msg=variance)
             # ... and the step's default log-det is eps times that trace.
             np.testing.assert_allclose(np.asarray(step.log_det), 0.1 * np.asarray(step.trace), rtol=1e-14, atol=0)
         # The four kernel variances are different: each case is a separate check.
         variances = [float(v[0][0]) for v in library(a, g).values()]
-        assert len(set(np.round(variances, 8))) == len(BANDWIDTHS)
+        assert len(set(np.round(variances, 8))) == len(KERNEL_VARIANCES)
 
 
 def test_closed_form_trace_in_float32_is_close():
@@ -300,7 +300,7 @@ def test_svgd_step_moves_by_eps_times_field():
 
         @cjit
         def library_and_reference(a):
-            step = svgd_step(quartic_log_prob, a, step_size=eps, bandwidth="median")
+            step = svgd_step(quartic_log_prob, a, step_size=eps, kernel_variance="median")
             return step.particles, a + eps * reference(a, kernel_variance(a, "median"))
 
         moved, want = library_and_reference(a)
@@ -329,8 +329,8 @@ def reference_exact_log_det(a, s2, eps):
     return jax.vmap(per_state, in_axes=(0, 0, None))(a, s2, jnp.arange(m))
 
 
-@pytest.mark.parametrize("bandwidth", [0.8, "half_mean"])
-def test_exact_log_det_matches_independent_jacobian(bandwidth):
+@pytest.mark.parametrize("variance", [0.8, "half_mean"])
+def test_exact_log_det_matches_independent_jacobian(variance):
     eps = 0.3  # large enough for the higher orders in eps to matter
     with jax.enable_x64(True):
         a = jax.random.normal(jax.random.PRNGKey(30), (2, 4, 3))
@@ -338,11 +338,11 @@ def test_exact_log_det_matches_independent_jacobian(bandwidth):
 
         @cjit
         def library(a, log_q0):
-            s2 = kernel_variance(a, bandwidth)
+            s2 = kernel_variance(a, variance)
             g = jax.vmap(jax.vmap(jax.grad(_quartic_log_p)))(a)
             direct = svgd_exact_log_det(quartic_log_prob, a, g, s2, eps)
-            step = svgd_step(quartic_log_prob, a, step_size=eps, bandwidth=bandwidth, log_det="exact")
-            result = svgd_sample(quartic_log_prob, a, log_q0, num_steps=1, step_size=eps, bandwidth=bandwidth,
+            step = svgd_step(quartic_log_prob, a, step_size=eps, kernel_variance=variance, log_det="exact")
+            result = svgd_sample(quartic_log_prob, a, log_q0, num_steps=1, step_size=eps, kernel_variance=variance,
                                  log_det="exact")
             return s2, direct, step, result
 
@@ -415,16 +415,16 @@ def test_zero_steps_return_inputs_bitwise(log_det):
     np.testing.assert_array_equal(np.asarray(traj.log_q_trajectory[0]), np.asarray(log_q0))
 
 
-@pytest.mark.parametrize(("bandwidth", "log_det"), [(0.5, "trace"), ("half_mean", "exact")])
-def test_log_q_bookkeeping_and_trajectory(bandwidth, log_det):
+@pytest.mark.parametrize(("variance", "log_det"), [(0.5, "trace"), ("half_mean", "exact")])
+def test_log_q_bookkeeping_and_trajectory(variance, log_det):
     """``log q_L = log q_0 - sum_l log_det_l``, rebuilt from repeated ``svgd_step`` calls; the trajectory
     has ``L + 1`` entries, the input first, the result last."""
     num_steps, eps = 4, 0.2
     with jax.enable_x64(True):
         particles, log_q0 = _initial(jax.random.PRNGKey(41), batch=2, m=5, d=2)
         sample = cjit(partial(svgd_sample, quartic_log_prob, num_steps=num_steps, step_size=eps,
-                              bandwidth=bandwidth, log_det=log_det), static_argnames="return_trajectory")
-        one_step = cjit(partial(svgd_step, quartic_log_prob, step_size=eps, bandwidth=bandwidth, log_det=log_det))
+                              kernel_variance=variance, log_det=log_det), static_argnames="return_trajectory")
+        one_step = cjit(partial(svgd_step, quartic_log_prob, step_size=eps, kernel_variance=variance, log_det=log_det))
         result = sample(particles, log_q0, return_trajectory=True)
         assert_trajectory_consistent(result, particles, log_q0, num_steps)
 
@@ -445,14 +445,14 @@ def test_log_q_bookkeeping_and_trajectory(bandwidth, log_det):
         np.testing.assert_allclose(np.asarray(plain.log_q), np.asarray(result.log_q), rtol=1e-13)
 
 
-def test_sampler_is_jittable_with_array_bandwidth_and_step_size():
+def test_sampler_is_jittable_with_array_kernel_variance_and_step_size():
     particles, log_q0 = _initial(jax.random.PRNGKey(42))
-    static = jit(svgd_sample, log_prob=quartic_log_prob, num_steps=3, step_size=0.1, bandwidth=0.6)(
+    static = jit(svgd_sample, log_prob=quartic_log_prob, num_steps=3, step_size=0.1, kernel_variance=0.6)(
         particles=particles, log_q0=log_q0)
 
     @cjit
     def run(x, q, eps, s2):
-        return svgd_sample(quartic_log_prob, x, q, num_steps=3, step_size=eps, bandwidth=s2)
+        return svgd_sample(quartic_log_prob, x, q, num_steps=3, step_size=eps, kernel_variance=s2)
 
     jitted = run(particles, log_q0, jnp.asarray(0.1), jnp.asarray(0.6))
     np.testing.assert_allclose(np.asarray(jitted.particles), np.asarray(static.particles), rtol=1e-5, atol=1e-6)
@@ -461,10 +461,10 @@ def test_sampler_is_jittable_with_array_bandwidth_and_step_size():
 
 
 def test_batch_states_are_independent():
-    """Each state's particles move with their own bandwidth and neighbours only."""
+    """Each state's particles move with their own kernel variance and neighbours only."""
     particles, log_q0 = _initial(jax.random.PRNGKey(43), batch=3, m=5, d=2)
     particles = particles * jnp.array([1.0, 2.0, 0.5])[:, None, None]
-    sample = jit(svgd_sample, log_prob=quartic_log_prob, num_steps=3, step_size=0.1, bandwidth="median")
+    sample = jit(svgd_sample, log_prob=quartic_log_prob, num_steps=3, step_size=0.1, kernel_variance="median")
     full = sample(particles=particles, log_q0=log_q0)
     for b in range(3):
         alone = sample(particles=particles[b:b + 1], log_q0=log_q0[b:b + 1])
@@ -484,14 +484,14 @@ def _moments(x):
     return mean, jnp.einsum("bmi,bmj->bij", centred, centred) / (m - 1)
 
 
-@pytest.mark.parametrize("bandwidth", ["half_mean"])
-def test_svgd_moves_moments_toward_gaussian_target(bandwidth):
+@pytest.mark.parametrize("variance", ["half_mean"])
+def test_svgd_moves_moments_toward_gaussian_target(variance):
     target = Gaussian(jnp.array([1.0, -0.5]), jnp.array([[1.0, 0.3], [0.3, 0.5]]))
     batch, m, d = 8, 24, 2
     particles = jnp.sqrt(6.0) * jax.random.normal(jax.random.PRNGKey(50), (batch, m, d))
     log_q0 = jnp.zeros((batch, m))
     run = cjit(lambda x, q: svgd_sample(target.log_prob, x, q, num_steps=150, step_size=0.1,
-                                        bandwidth=bandwidth))
+                                        kernel_variance=variance))
     result = run(particles, log_q0)
 
     def distances(x):
@@ -532,7 +532,7 @@ def test_entropy_estimate_increases_with_target_std():
 
 
 def test_svgd_is_scale_equivariant():
-    """Scaling target, particles and heuristic bandwidth by ``s`` and the step size by ``s^2`` scales the
+    """Scaling target, particles and heuristic variance by ``s`` and the step size by ``s^2`` scales the
     particles by ``s`` and shifts ``log q`` by exactly ``-d log s``: the entropy estimate by ``+d log s``."""
     batch, m, d, num_steps, eps = 4, 16, 2, 30, 0.1
     with jax.enable_x64(True):
@@ -543,7 +543,7 @@ def test_svgd_is_scale_equivariant():
             target = Gaussian(jnp.array([0.5, -1.0]) * s, s**2 * jnp.array([[1.0, 0.4], [0.4, 0.8]]))
             log_q0 = normal_log_prob(s * z, jnp.zeros((batch, d)), jnp.full((batch, d), s))
             return svgd_sample(target.log_prob, s * z, log_q0, num_steps=num_steps, step_size=eps * s**2,
-                               bandwidth="half_mean")
+                               kernel_variance="half_mean")
 
         outs = {s: run(s) for s in (1.0, 2.0)}
         np.testing.assert_allclose(np.asarray(outs[2.0].particles), 2.0 * np.asarray(outs[1.0].particles),
@@ -565,52 +565,52 @@ def _loss(particles, log_q):
     return jnp.mean(particles**2) + jnp.mean(log_q)
 
 
-def _sampled_loss_and_bandwidths(log_prob, particles, log_q0, bandwidth, log_det):
+def _sampled_loss_and_variances(log_prob, particles, log_q0, variance, log_det):
     """The loss of an ``L``-step run and the kernel variance each step used, ``(L, B)``: the sampler stops
     the heuristic's gradient, so the finite differences that are to match autograd hold these fixed."""
     result = svgd_sample(log_prob, particles, log_q0, num_steps=NUM_GRAD_STEPS, step_size=GRAD_EPS,
-                         bandwidth=bandwidth, log_det=log_det, return_trajectory=True)
-    used = jnp.stack([kernel_variance(x, bandwidth) for x in result.particles_trajectory[:-1]])
+                         kernel_variance=variance, log_det=log_det, return_trajectory=True)
+    used = jnp.stack([kernel_variance(x, variance) for x in result.particles_trajectory[:-1]])
     return _loss(result.particles, result.log_q), used
 
 
-def _frozen_loss(log_prob, particles, log_q0, bandwidths, log_det):
+def _frozen_loss(log_prob, particles, log_q0, variances, log_det):
     """The same run rebuilt from ``svgd_step`` with the given kernel variance at each step."""
     x, log_q = particles, log_q0
-    for s2 in bandwidths:
-        step = svgd_step(log_prob, x, step_size=GRAD_EPS, bandwidth=s2, log_det=log_det)
+    for s2 in variances:
+        step = svgd_step(log_prob, x, step_size=GRAD_EPS, kernel_variance=s2, log_det=log_det)
         x, log_q = step.particles, log_q - step.log_det
     return _loss(x, log_q)
 
 
-def _check_against_central_differences(make_problem, flat, bandwidth, log_det, directions):
+def _check_against_central_differences(make_problem, flat, variance, log_det, directions):
     """``make_problem(flat) -> (log_prob, particles, log_q0)``; compares ``grad . v`` with central differences
     of the loss along each ``v`` of ``directions``, the per-step kernel variances held fixed."""
     def sampled(flat):
-        return _sampled_loss_and_bandwidths(*make_problem(flat), bandwidth, log_det)
+        return _sampled_loss_and_variances(*make_problem(flat), variance, log_det)
 
     value_and_grad = cjit(jax.value_and_grad(sampled, has_aux=True))
-    (value, bandwidths), grad = value_and_grad(flat)
-    if isinstance(bandwidth, str):
+    (value, variances), grad = value_and_grad(flat)
+    if isinstance(variance, str):
         # The run rebuilt step by step with the kernel variances it used, now fixed.
         frozen = cjit(lambda flat, bws: _frozen_loss(*make_problem(flat), bws, log_det))
-        assert float(frozen(flat, bandwidths)) == pytest.approx(float(value), rel=1e-12)
+        assert float(frozen(flat, variances)) == pytest.approx(float(value), rel=1e-12)
     else:
-        np.testing.assert_array_equal(np.asarray(bandwidths), bandwidth)
+        np.testing.assert_array_equal(np.asarray(variances), variance)
 
         def frozen(flat, _):  # the sampled loss itself (reusing its compilation)
             return value_and_grad(flat)[0][0]
 
     h = 1e-5
     for v in directions:
-        fd = (float(frozen(flat + h * v, bandwidths)) - float(frozen(flat - h * v, bandwidths))) / (2 * h)
+        fd = (float(frozen(flat + h * v, variances)) - float(frozen(flat - h * v, variances))) / (2 * h)
         assert float(grad @ v) == pytest.approx(fd, rel=1e-6, abs=1e-9)
     assert float(jnp.max(jnp.abs(grad))) > 1e-3  # a non-trivial gradient
     return grad
 
 
-@pytest.mark.parametrize("bandwidth", [0.6, "half_mean"])
-def test_gradient_wrt_initial_distribution_matches_finite_differences(bandwidth):
+@pytest.mark.parametrize("variance", [0.6, "half_mean"])
+def test_gradient_wrt_initial_distribution_matches_finite_differences(variance):
     """Through ``normal_sample`` (truncated, reparameterised) and ``L = 3`` SVGD steps, w.r.t. mean and std."""
     batch, m, d = 2, 4, 2
     with jax.enable_x64(True):
@@ -623,7 +623,7 @@ def test_gradient_wrt_initial_distribution_matches_finite_differences(bandwidth)
             x0, log_q0 = normal_sample(key, mean, std, m, truncation=3.0)
             return target.log_prob, x0, log_q0
 
-        _check_against_central_differences(make_problem, flat, bandwidth, "trace", jnp.eye(flat.size))
+        _check_against_central_differences(make_problem, flat, variance, "trace", jnp.eye(flat.size))
 
 
 def _mlp_log_prob(theta, x):
@@ -632,8 +632,8 @@ def _mlp_log_prob(theta, x):
     return -0.5 * jnp.sum(x**2, axis=-1) + jnp.tanh(x @ w1 + b1) @ w2
 
 
-@pytest.mark.parametrize(("bandwidth", "log_det"), [("half_mean", "trace"), (0.6, "exact")])
-def test_gradient_wrt_score_parameters_matches_finite_differences(bandwidth, log_det):
+@pytest.mark.parametrize(("variance", "log_det"), [("half_mean", "trace"), (0.6, "exact")])
+def test_gradient_wrt_score_parameters_matches_finite_differences(variance, log_det):
     """W.r.t. the weights of an MLP log-density: second order (third with the exact log-det)."""
     batch, m, d, hidden = 2, 4, 2, 5
     with jax.enable_x64(True):
@@ -648,11 +648,11 @@ def test_gradient_wrt_score_parameters_matches_finite_differences(bandwidth, log
             return (lambda x: _mlp_log_prob(unravel(flat), x)), x0, log_q0
 
         directions = jax.random.normal(k5, (3, flat.size))
-        _check_against_central_differences(make_problem, flat, bandwidth, log_det, directions)
+        _check_against_central_differences(make_problem, flat, variance, log_det, directions)
 
 
-@pytest.mark.parametrize("bandwidth", ["mean"])
-def test_gradient_wrt_gaussian_target_mean_matches_finite_differences(bandwidth):
+@pytest.mark.parametrize("variance", ["mean"])
+def test_gradient_wrt_gaussian_target_mean_matches_finite_differences(variance):
     batch, m, d = 2, 4, 2
     with jax.enable_x64(True):
         x0, log_q0 = _normal_sample(jax.random.PRNGKey(72), jnp.zeros((batch, d)), jnp.ones((batch, d)),
@@ -662,7 +662,7 @@ def test_gradient_wrt_gaussian_target_mean_matches_finite_differences(bandwidth)
         def make_problem(mu):
             return Gaussian(mu, cov).log_prob, x0, log_q0
 
-        _check_against_central_differences(make_problem, jnp.array([0.4, -0.6]), bandwidth, "trace", jnp.eye(d))
+        _check_against_central_differences(make_problem, jnp.array([0.4, -0.6]), variance, "trace", jnp.eye(d))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -709,24 +709,24 @@ def test_svgd_rejects_target_without_one_value_per_particle(bad_target):
         svgd_sample(bad_target, particles, log_q0, num_steps=1, step_size=0.1)
 
 
-@pytest.mark.parametrize("bandwidth", ["silverman", "Median", ""])
-def test_unknown_bandwidth_heuristic(bandwidth):
+@pytest.mark.parametrize("variance", ["silverman", "Median", ""])
+def test_unknown_kernel_variance_heuristic(variance):
     particles, log_q0 = _good()
-    with pytest.raises(ValueError, match="unknown bandwidth heuristic"):
-        svgd_sample(quartic_log_prob, particles, log_q0, num_steps=1, step_size=0.1, bandwidth=bandwidth)
-    with pytest.raises(ValueError, match="unknown bandwidth heuristic"):
-        cjit(lambda x: svgd_step(quartic_log_prob, x, step_size=0.1, bandwidth=bandwidth))(particles)
-    with pytest.raises(ValueError, match="unknown bandwidth heuristic"):
-        kernel_variance(particles, bandwidth)
+    with pytest.raises(ValueError, match="unknown kernel variance heuristic"):
+        svgd_sample(quartic_log_prob, particles, log_q0, num_steps=1, step_size=0.1, kernel_variance=variance)
+    with pytest.raises(ValueError, match="unknown kernel variance heuristic"):
+        cjit(lambda x: svgd_step(quartic_log_prob, x, step_size=0.1, kernel_variance=variance))(particles)
+    with pytest.raises(ValueError, match="unknown kernel variance heuristic"):
+        kernel_variance(particles, variance)
 
 
-@pytest.mark.parametrize("bandwidth", [0.0, -1.0, 0, -2])
-def test_non_positive_fixed_bandwidth(bandwidth):
+@pytest.mark.parametrize("variance", [0.0, -1.0, 0, -2])
+def test_non_positive_fixed_kernel_variance(variance):
     particles, log_q0 = _good()
     with pytest.raises(ValueError, match=r"kernel variance sigma\^2 must be positive"):
-        svgd_sample(quartic_log_prob, particles, log_q0, num_steps=1, step_size=0.1, bandwidth=bandwidth)
+        svgd_sample(quartic_log_prob, particles, log_q0, num_steps=1, step_size=0.1, kernel_variance=variance)
     with pytest.raises(ValueError, match=r"kernel variance sigma\^2 must be positive"):
-        kernel_variance(particles, bandwidth)
+        kernel_variance(particles, variance)
 
 
 @pytest.mark.parametrize("log_det", ["jacobian", "Trace", None])
@@ -748,8 +748,8 @@ def test_bad_num_steps(num_steps):
 @pytest.mark.parametrize("kwargs, match", [
     (dict(step_size=np.float32(-1.0)), "step_size"),
     (dict(step_size=jnp.asarray(0.0)), "step_size"),
-    (dict(step_size=0.1, bandwidth=np.float64(-2.0)), "kernel variance"),
-    (dict(step_size=0.1, bandwidth=jnp.asarray(0.0)), "kernel variance"),
+    (dict(step_size=0.1, kernel_variance=np.float64(-2.0)), "kernel variance"),
+    (dict(step_size=0.1, kernel_variance=jnp.asarray(0.0)), "kernel variance"),
 ])
 def test_numpy_and_jax_scalars_are_validated_too(kwargs, match):
     particles = jnp.ones((1, 3, 2))
@@ -763,10 +763,10 @@ def test_numpy_integer_step_counts_are_accepted():
     assert result.log_q.shape == (1, 3)
 
 
-def test_closed_form_trace_grows_as_particles_collapse_at_a_fixed_bandwidth():
-    """The property behind S2AC's collapse with a shrinking heuristic bandwidth (README, "Stability"):
+def test_closed_form_trace_grows_as_particles_collapse_at_a_fixed_kernel_variance():
+    """The property behind S2AC's collapse with a shrinking heuristic variance (README, "Stability"):
     for a fixed sigma^2 and zero scores, Tr grad phi grows as the particles move together, up to d / sigma^2,
-    so the entropy estimate rewards collapsing them, and a bandwidth that follows their spread makes it
+    so the entropy estimate rewards collapsing them, and a variance that follows their spread makes it
     unbounded."""
     d, sigma2 = 3, jnp.asarray([1.0])
     base = jax.random.normal(jax.random.PRNGKey(0), (1, 10, d))

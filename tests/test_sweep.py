@@ -39,6 +39,13 @@ def test_plan_crosses_tasks_algorithms_and_seeds_and_routes_each_setting():
     assert RunSpec("s2ac/MultiGoal-v0", "sac", 3, 1).run_dir("/x").as_posix() == "/x/s2ac_MultiGoal-v0/sac/seed_3"
 
 
+def test_plan_takes_bandwidth_the_former_name_of_kernel_variance():
+    specs = plan([ENV], ["sac", "s2ac_phi", "sql"], [0], 500, ["bandwidth=1.0"])
+    assert {s.algo: s.settings for s in specs} == {"sac": (), "s2ac_phi": ("bandwidth=1.0",), "sql": ("bandwidth=1.0",)}
+    with pytest.raises(ValueError, match="no chosen algorithm"):
+        plan([ENV], ["sac"], [0], 500, ["bandwidth=1.0"])
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     (dict(algos=["td3"]), "unknown algorithm 'td3'"),
     (dict(steps=0), "--steps must be a positive integer"),

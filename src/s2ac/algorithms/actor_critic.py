@@ -62,7 +62,7 @@ class UpdateSettings(NamedTuple):
     polyak: float
     target_entropy: float
     autotune_alpha: bool
-    amortized_bandwidth: str | float = "half_mean"
+    amortized_kernel_variance: str | float = "half_mean"
 
 
 def bellman_target(batch: Batch, next_value: Array, gamma: float) -> Array:
@@ -151,7 +151,7 @@ def update_amortized(state: AgentState, obs: Array, key: Array, num_particles: i
     scores = score(lambda a: state.critic.min_q(obs[:, None, :], a) / state.alpha, particles)
     noise = jax.random.normal(k_query, particles.shape, particles.dtype)
     loss, grads = eqx.filter_value_and_grad(amortized_stein_loss)(
-        state.amortized, obs, noise, particles, scores, settings.amortized_bandwidth)
+        state.amortized, obs, noise, particles, scores, settings.amortized_kernel_variance)
     amortized, amortized_opt = _apply(opt.amortized, state.amortized, grads, state.amortized_opt)
     state = eqx.tree_at(lambda s: (s.amortized, s.amortized_opt), state, (amortized, amortized_opt))
     return state, {"amortized_loss": loss}

@@ -48,7 +48,7 @@ class OffPolicyAgent:
             raise ValueError(f"{type(self).__name__} needs a {self.config_class.__name__}, "
                              f"got {type(config).__name__}")
         if overrides:
-            config = self.config_class.from_dict({**config.to_dict(), **overrides})
+            config = self.config_class.from_dict({**config.to_dict(), **self.config_class.current_names(overrides)})
         if not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         self.config = config
@@ -65,7 +65,7 @@ class OffPolicyAgent:
         self.state = self.init_state(jax.random.PRNGKey(seed))
         self.settings = UpdateSettings(gamma=config.gamma, polyak=config.polyak, target_entropy=self.target_entropy,
                                        autotune_alpha=config.autotune_alpha,
-                                       amortized_bandwidth=getattr(config, "bandwidth", "half_mean"))
+                                       amortized_kernel_variance=getattr(config, "kernel_variance", "half_mean"))
         # filter_jit: the state may hold non-array leaves (flowjax's flows); strings (the mode) are static.
         self.update_fn = eqx.filter_jit(functools.partial(actor_critic.scan_updates, self.update_step))
         self.act_fn = eqx.filter_jit(self.select_actions)

@@ -9,12 +9,17 @@ import json
 import math
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_origin
 
 from s2ac.networks import ACTIVATIONS
 from s2ac.policies.stein import SELECTIONS, SVGDSettings
-from s2ac.stein.kernels import check_bandwidth
+from s2ac.stein.kernels import check_kernel_variance
+
+# Former names of config fields, still read wherever a config is (saved configs, checkpoints and models, their
+# config.json, presets' settings, ``--set``): former name -> field name. Giving both names is an error.
+FORMER_NAMES: dict[str, str] = {"bandwidth": "kernel_variance"}
 
 
 def _require(condition: bool, name: str, message: str, value: Any) -> None:
@@ -22,11 +27,11 @@ def _require(condition: bool, name: str, message: str, value: Any) -> None:
         raise ValueError(f"invalid config value {name}={value!r}: {message}")
 
 
-def _check_bandwidth(bandwidth: str | float) -> None:
+def _check_kernel_variance(kernel_variance: str | float) -> None:
     try:
-        check_bandwidth(bandwidth)
+        check_kernel_variance(kernel_variance)
     except ValueError as err:
-        raise ValueError(f"invalid config value bandwidth={bandwidth!r}: {err}") from None
+        raise ValueError(f"invalid config value kernel_variance={kernel_variance!r}: {err}") from None
 
 
 @dataclass(frozen=True)
@@ -91,8 +96,29 @@ class OffPolicyConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> OffPolicyConfig:
-        """Build from plain values (JSON), checking that every key is a field of this config."""
+    def field_name(cls, key: str) -> str:
+        """The field that ``key`` names: ``key`` itself, or the field it is a former name of (:data:`FORMER_NAMES`)."""
+        name = FORMER_NAMES.get(key)
+        return name if name is not None and name in _field_hints(cls) else key
+
+    @classmethod
+    def current_names(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` with every key under its field's name (:meth:`field_name`); a ``ValueError`` naming both if
+        a field is given under its name and a former one."""
+        renamed: dict[str, Any] = {}
+        for key, value in values.items():
+            name = cls.field_name(key)
+            if name != key and name in values:
+                raise ValueError(f"config keys {key!r} and {name!r} both given: {key!r} is the former name of "
+                                 f"{name!r}; give only {name!r}")
+            renamed[name] = value
+        return renamed
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> OffPolicyConfig:
+        """Build from plain values (JSON), checking that every key is a field of this config (or a former name
+        of one, :data:`FORMER_NAMES`)."""
+        values = cls.current_names(values)
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - set(known))
         if unknown:
@@ -100,18 +126,24 @@ class OffPolicyConfig:
         hints = typing.get_type_hints(cls)
         return cls(**{name: _coerce(name, value, hints[name]) for name, value in values.items()})
 
+    def updated(self, values: Mapping[str, Any]) -> OffPolicyConfig:
+        """This config with ``values`` (plain values, under field names or former names) in place of its own."""
+        return type(self).from_dict({**self.to_dict(), **type(self).current_names(values)})
+
     def with_overrides(self, assignments: list[str]) -> OffPolicyConfig:
-        """Apply ``key=value`` strings (the command line's ``--set``); values are JSON, or bare strings."""
-        values = self.to_dict()
+        """Apply ``key=value`` strings (the command line's ``--set``) in order; values are JSON, or bare strings;
+        a key may be a field's former name (:data:`FORMER_NAMES`)."""
+        values: dict[str, Any] = {}
         for item in assignments:
             if "=" not in item:
                 raise ValueError(f"--set expects key=value, got {item!r}")
             key, raw = item.split("=", 1)
+            key = self.field_name(key.strip())
             try:
-                values[key.strip()] = json.loads(raw)
+                values[key] = json.loads(raw)
             except json.JSONDecodeError:
-                values[key.strip()] = raw
-        return type(self).from_dict(values)
+                values[key] = raw
+        return self.updated(values)
 
 
 def _describe(hint: Any) -> str:
@@ -209,7 +241,7 @@ class SQLConfig(OffPolicyConfig):
     num_critics: int = 1
     value_samples: int = 50  # M uniform actions for the soft value
     num_particles: int = 16  # samples of the sampler per state for its SVGD update
-    bandwidth: str | float = "median"  # the Stein direction's kernel variance sigma^2 or a heuristic (as S2AC's)
+    kernel_variance: str | float = "median"  # the Stein direction's kernel variance sigma^2 or a heuristic (as S2AC's)
     amortized_lr: float = 1e-3
     amortized_hidden: tuple[int, ...] = (256, 256)
 
@@ -221,7 +253,7 @@ class SQLConfig(OffPolicyConfig):
                  "must be a positive integer", self.value_samples)
         _require(isinstance(self.num_particles, int) and self.num_particles >= 2, "num_particles",
                  "the Stein direction needs at least 2 particles per state", self.num_particles)
-        _check_bandwidth(self.bandwidth)
+        _check_kernel_variance(self.kernel_variance)
         _require(self.amortized_lr > 0, "amortized_lr", "must be positive", self.amortized_lr)
 
 
@@ -243,9 +275,9 @@ class S2ACConfig(OffPolicyConfig):
     svgd_max_move: float | None = 0.5  # kernel widths a particle may move per SVGD step (None: eps as it is)
     # The SVGD kernel's variance sigma^2 (a positive number: a variance, not a width), or the name of the heuristic
     # that computes it from each state's particles: "median", "mean" or "half_mean" (docs/math.md section 2).
-    # Named `bandwidth` so that saved configs keep loading.
-    bandwidth: str | float = "half_mean"
-    min_kernel_variance: float | Literal["step_size"] | None = "step_size"  # floor under a heuristic bandwidth
+    # Formerly `bandwidth`, a name still read (FORMER_NAMES).
+    kernel_variance: str | float = "half_mean"
+    min_kernel_variance: float | Literal["step_size"] | None = "step_size"  # floor under a heuristic kernel_variance
     log_det: Literal["trace", "exact"] = "trace"
     init_std: float = 0.5  # sigma_0 of S2AC(phi)'s fixed initial Gaussian
     init_std_bounds: tuple[float, float] | None = (0.1, 0.5)  # sigma_theta kept in [lo, hi] (None: log-std clip)
@@ -269,7 +301,7 @@ class S2ACConfig(OffPolicyConfig):
         _require(self.variant != "amortized" or self.num_particles >= 2, "num_particles",
                  "the amortized sampler's Stein direction needs at least 2 particles per state", self.num_particles)
         _require(self.svgd_step_size > 0, "svgd_step_size", "must be positive", self.svgd_step_size)
-        _check_bandwidth(self.bandwidth)
+        _check_kernel_variance(self.kernel_variance)
         _require(self.svgd_max_move is None or self.svgd_max_move > 0, "svgd_max_move",
                  "must be a positive number of kernel widths or null (no limit)", self.svgd_max_move)
         _require(self.min_kernel_variance in (None, "step_size")
@@ -294,7 +326,7 @@ class S2ACConfig(OffPolicyConfig):
         """The settings of the Stein policy's sampling, under the same names (``min_kernel_variance``
         resolved to a number)."""
         return SVGDSettings(num_particles=self.num_particles, svgd_steps=self.svgd_steps,
-                            svgd_step_size=self.svgd_step_size, bandwidth=self.bandwidth,
+                            svgd_step_size=self.svgd_step_size, kernel_variance=self.kernel_variance,
                             svgd_max_move=self.svgd_max_move,
                             min_kernel_variance=(self.svgd_step_size if self.min_kernel_variance == "step_size"
                                                  else self.min_kernel_variance),
@@ -303,4 +335,4 @@ class S2ACConfig(OffPolicyConfig):
 
     stein_sampler = svgd_settings  # the former name
 
-__all__ = ["OffPolicyConfig", "S2ACConfig", "S2ACVariant", "SACConfig", "SACNFConfig", "SQLConfig"]
+__all__ = ["FORMER_NAMES", "OffPolicyConfig", "S2ACConfig", "S2ACVariant", "SACConfig", "SACNFConfig", "SQLConfig"]

@@ -5,7 +5,7 @@
 - (a) the particle dynamics SVGD, SGLD, DLD and HMC from the same initial particles ``N(0, 6 I)`` to a 2-D
   Gaussian, 20 particles, step size 0.5, with the same change-of-variables bookkeeping for ``log q``
   (docs/math.md sections 3, 4, 9);
-- (b) SVGD with kernel variances ``sigma^2`` in {0.1, 1, 3, 5, 7, 10, 100} and the bandwidth heuristics;
+- (b) SVGD with kernel variances ``sigma^2`` in {0.1, 1, 3, 5, 7, 10, 100} and the kernel variance heuristics;
 - (c) SVGD on Gaussian mixtures with 1, 2, 4, 6 components and on isotropic Gaussians with standard deviation
   0.5, 1, 2, 5, in several dimensions and for several particle counts.
 
@@ -42,7 +42,7 @@ from s2ac.experiments.outputs import print_summary, progress_bar
 from s2ac.experiments.study import cached_record, write_study
 from s2ac.experiments.validation import check_choices, check_int, check_positive
 from s2ac.stein import (
-    BANDWIDTH_RULES,
+    KERNEL_VARIANCE_RULES,
     Gaussian,
     GaussianMixture,
     circle_mixture,
@@ -131,24 +131,24 @@ class StudyConfig:
 
 
 def check_kernel(kernel: float | str) -> None:
-    """A kernel is a variance ``sigma^2 > 0`` or the name of a bandwidth heuristic."""
+    """A kernel is a variance ``sigma^2 > 0`` or the name of a kernel variance heuristic."""
     if isinstance(kernel, str):
-        if kernel not in BANDWIDTH_RULES:
+        if kernel not in KERNEL_VARIANCE_RULES:
             raise ValueError(f"unknown kernel {kernel!r}: give a kernel variance sigma^2 > 0 or one of "
-                             f"{', '.join(BANDWIDTH_RULES)}")
+                             f"{', '.join(KERNEL_VARIANCE_RULES)}")
     else:
         check_positive("kernel variance sigma^2", kernel)
 
 
 def parse_kernel(text: str) -> float | str:
     """``"10"`` -> ``10.0``; a heuristic name stays a string."""
-    if text in BANDWIDTH_RULES:
+    if text in KERNEL_VARIANCE_RULES:
         return text
     try:
         value = float(text)
     except ValueError:
         raise ValueError(f"unknown kernel {text!r}: give a kernel variance sigma^2 > 0 or one of "
-                         f"{', '.join(BANDWIDTH_RULES)}") from None
+                         f"{', '.join(KERNEL_VARIANCE_RULES)}") from None
     check_kernel(value)
     return value
 
@@ -301,13 +301,13 @@ def _simulate(target, x0, log_q0, key, sigma2, step_size, *, dynamics, num_steps
     mean particle displacement of every step ``(L, B)`` and the final particles ``(B, m, d)``.
 
     ``sigma2`` ``(B,)`` (the kernel variance) and ``step_size`` are traced, so the fixed kernels share one
-    compilation; ``rule`` is a bandwidth heuristic's name, or None for the variance ``sigma2``."""
+    compilation; ``rule`` is a kernel variance heuristic's name, or None for the variance ``sigma2``."""
     log_prob = target.log_prob
     common = dict(num_steps=num_steps, step_size=step_size, return_trajectory=True)
     if dynamics in ("svgd", "svgd_exact"):
         kernel = sigma2 if rule is None else rule
         log_det = "exact" if dynamics == "svgd_exact" else "trace"
-        res = svgd_sample(log_prob, x0, log_q0, bandwidth=kernel, log_det=log_det, **common)
+        res = svgd_sample(log_prob, x0, log_q0, kernel_variance=kernel, log_det=log_det, **common)
     elif dynamics == "sgld":
         res = sgld_sample(log_prob, x0, log_q0, key=key, **common)
     elif dynamics == "dld":
@@ -568,7 +568,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "--quick 200)")
     parser.add_argument("--parts", default="abc", help="which parts to run, e.g. 'a', 'bc' (default abc)")
     parser.add_argument("--kernel", default=None, help=f"SVGD kernel of parts (a) and (c): a variance sigma^2 "
-                        f"or one of {', '.join(BANDWIDTH_RULES)} (default {DEFAULT_KERNEL:g})")
+                        f"or one of {', '.join(KERNEL_VARIANCE_RULES)} (default {DEFAULT_KERNEL:g})")
     parser.add_argument("--step-size", type=float, default=0.5, help="step size of every sampler (default 0.5)")
     parser.add_argument("--tol", type=float, default=CONVERGENCE_TOL, help="convergence rule: mean particle "
                         "displacement per step below tol * target scale (default %(default)g)")

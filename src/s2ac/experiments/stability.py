@@ -8,7 +8,8 @@ side, with the defaults before the stability options (``svgd_max_move``, ``min_k
 directory, trained by the local process pool, resumed if interrupted. When a run ends, its outcome is written
 beside it (``outcome.json``: finished or failed, and what its metrics show), so a rerun of the same command
 skips it, failed runs included (training is deterministic: a failure would only repeat). Then the study writes
-``results.json``, ``summary.txt`` and ``stability.png``.
+``results.json``, ``summary.txt`` and ``stability.png`` (:mod:`s2ac.experiments.stability_plots`, imported only to
+draw it).
 
 Per run it records: a non-finite loss (and its step), evaluations whose entropy estimate exceeds the largest
 possible on the action box (``d log 2``), the largest share of saturated particles, the largest SVGD move
@@ -31,7 +32,7 @@ from typing import Any
 
 from s2ac.algorithms.presets import ALIASES, get_preset
 from s2ac.envs import make_env
-from s2ac.experiments.outputs import print_summary, pyplot
+from s2ac.experiments.outputs import print_summary
 from s2ac.experiments.study import recorded_run, train_and_collect, write_study
 from s2ac.experiments.sweep import RunSpec
 from s2ac.experiments.validation import check_int, positive_number
@@ -45,7 +46,7 @@ STEPS = 3000
 SCHEDULE = ("random_steps=1000", "learning_starts=1000", "eval_every=500", "eval_episodes=3", "checkpoint_every=1000")
 # Multigoal as the multigoal study trains it: the authors' L = 10 SVGD steps, 100-unit networks.
 ENV_SETTINGS = {"s2ac/MultiGoalMaxEnt-v0": ("svgd_steps=10", "critic_hidden=[100,100]", "actor_hidden=[100,100]")}
-# The defaults before the stability options: SVGD steps of eps whatever the score, the half-mean bandwidth
+# The defaults before the stability options: SVGD steps of eps whatever the score, the half-mean kernel variance
 # free to follow the particles down to 1e-8, sigma_theta clipped only to log sigma in [-20, 2].
 DEFAULT_SETS: dict[str, tuple[str, ...]] = {
     "current": (),
@@ -185,40 +186,6 @@ def format_summary(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(results: dict[str, Any], path: Path) -> None:
-    """Final return (top) and largest entropy estimate (bottom) against alpha, one column per task; a cross marks
-    a run stopped by a non-finite loss, the dashed line the entropy bound ``d log 2``."""
-    plt = pyplot()
-    runs = results["runs"]
-    envs = list(dict.fromkeys(o["env"] for o in runs))
-    alphas = list(dict.fromkeys(o["label"].split("/")[1] for o in runs))
-    fig, axes = plt.subplots(2, len(envs), figsize=(4.5 * len(envs), 6.5), squeeze=False)
-    groups = list(dict.fromkeys((o["algo"], o["label"].split("/")[0]) for o in runs))
-    for col, env in enumerate(envs):
-        for g, (algo, defaults) in enumerate(groups):
-            mine = [o for o in runs if o["env"] == env and o["algo"] == algo and o["label"].startswith(defaults + "/")]
-            xs = [alphas.index(o["label"].split("/")[1]) + 0.04 * (g - len(groups) / 2) for o in mine]
-            failed = [x for x, o in zip(xs, mine, strict=True) if o["nonfinite_step"] is not None]
-            for row, key in enumerate(("final_return", "max_entropy")):
-                ys = [o[key] if o[key] is not None else math.nan for o in mine]
-                axes[row, col].scatter(xs, ys, s=18, color=f"C{g}", label=f"{algo} ({defaults})" if row == 0 else None)
-                axes[row, col].scatter(failed, [0.0] * len(failed), marker="x", s=60, color=f"C{g}")
-        bound = next(o["entropy_bound"] for o in runs if o["env"] == env)
-        axes[1, col].axhline(bound, color="k", ls="--", lw=0.8)
-        axes[1, col].set_yscale("symlog", linthresh=10.0)  # linear where estimates are sane, log where they ran away
-        axes[1, col].yaxis.set_major_formatter(plt.FuncFormatter(lambda value, _: f"{value:g}"))
-        axes[0, col].set_title(env, fontsize=10)
-        for row, name in enumerate(("final return", "largest entropy estimate")):
-            axes[row, col].set_xticks(range(len(alphas)), [a.removeprefix("alpha_") for a in alphas])
-            axes[row, col].set_ylabel(name)
-        axes[1, col].set_xlabel("alpha")
-    axes[0, 0].legend(fontsize=7)
-    fig.suptitle("S2AC stability: x = stopped by a non-finite loss; dashed = d log 2", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def run_study(config: StabilityConfig, out: str | Path, workers: int | None = None, progress: bool = True,
               train: bool = True) -> dict[str, Any]:
     """Train what is missing (unless ``train`` is False), then write ``results.json``, ``summary.txt`` and
@@ -232,10 +199,9 @@ def run_study(config: StabilityConfig, out: str | Path, workers: int | None = No
 
 
 def figures(results: dict[str, Any], out: Path) -> list[str]:
-    if not results["runs"]:
-        return []
-    plot(results, out / "stability.png")
-    return ["stability.png"]
+    from s2ac.experiments.stability_plots import make_figures  # matplotlib: only to draw
+
+    return make_figures(results, out)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

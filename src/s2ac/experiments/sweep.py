@@ -94,8 +94,8 @@ def plan(envs: Sequence[str], algos: Sequence[str], seeds: Sequence[int], steps:
 
 
 def setting_names(algo: str) -> set[str]:
-    """The ``--set`` keys the preset ``algo`` takes: its algorithm's config fields (a reference baseline's: the
-    loop settings its runner takes)."""
+    """The ``--set`` keys the preset ``algo`` takes: its algorithm's config fields and their former names (a
+    reference baseline's: the loop settings its runner takes)."""
     preset = get_preset(algo)
     if preset.reference:
         return set(REFERENCE_SETTINGS)
@@ -103,8 +103,10 @@ def setting_names(algo: str) -> set[str]:
 
     # Imports JAX: the sweep's process and workers start it only after setting XLA's flags.
     from s2ac.algorithms import ALGORITHMS
+    from s2ac.algorithms.config import FORMER_NAMES
 
-    return {f.name for f in dataclasses.fields(ALGORITHMS[preset.algo].config_class)}
+    fields = {f.name for f in dataclasses.fields(ALGORITHMS[preset.algo].config_class)}
+    return fields | {former for former, name in FORMER_NAMES.items() if name in fields}
 
 
 def run_status(run_dir: str | Path, steps: int) -> tuple[str, int]:

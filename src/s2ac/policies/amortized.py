@@ -13,7 +13,7 @@ from jax import Array
 
 from s2ac.networks import MLP
 from s2ac.policies.squash import squash
-from s2ac.stein import Bandwidth, kernel_variance, rbf_kernel, svgd_field
+from s2ac.stein import KernelVariance, kernels, rbf_kernel, svgd_field
 
 
 class AmortizedSampler(eqx.Module):
@@ -41,17 +41,18 @@ class AmortizedSampler(eqx.Module):
         return self(obs, noise)
 
 
-def stein_direction(query: Array, particles: Array, particle_scores: Array, bandwidth: Bandwidth) -> Array:
+def stein_direction(query: Array, particles: Array, particle_scores: Array,
+                    kernel_variance: KernelVariance) -> Array:
     """``Delta(a) = 1/m sum_j [k(a_j, a) grad log p(a_j) + grad_{a_j} k(a_j, a)]`` at query points
-    ``(B, n, d)``, from particles ``(B, m, d)`` and their scores; the bandwidth comes from the particles."""
-    sigma2 = kernel_variance(particles, bandwidth)
+    ``(B, n, d)``, from particles ``(B, m, d)`` and their scores; a heuristic kernel variance is the particles'."""
+    sigma2 = kernels.kernel_variance(particles, kernel_variance)
     kernel, diff, _ = rbf_kernel(query, particles, sigma2)
     return svgd_field(kernel, diff, particle_scores, sigma2)
 
 
 def amortized_stein_loss(sampler: AmortizedSampler, obs: Array, noise: Array, particles: Array,
-                         particle_scores: Array, bandwidth: Bandwidth) -> Array:
+                         particle_scores: Array, kernel_variance: KernelVariance) -> Array:
     """A surrogate whose gradient in ``psi`` is ``-E[Delta(f_psi(s, xi))^T d f_psi / d psi]`` (Eq. 24-25)."""
     actions = sampler(obs, noise)
-    direction = jax.lax.stop_gradient(stein_direction(actions, particles, particle_scores, bandwidth))
+    direction = jax.lax.stop_gradient(stein_direction(actions, particles, particle_scores, kernel_variance))
     return -jnp.mean(jnp.sum(direction * actions, axis=-1))

@@ -26,7 +26,7 @@ from jax import Array
 from s2ac.networks import TwinCritic
 from s2ac.policies.gaussian import GaussianActor
 from s2ac.policies.squash import squash, squash_log_det
-from s2ac.stein import Bandwidth, LogProb, normal_log_prob, normal_sample, svgd_sample
+from s2ac.stein import KernelVariance, LogProb, normal_log_prob, normal_sample, svgd_sample
 
 Selection = Literal["random", "max_q", "softmax", "amortized"]
 SELECTIONS: tuple[str, ...] = ("random", "max_q", "softmax", "amortized")
@@ -36,7 +36,7 @@ SELECTIONS: tuple[str, ...] = ("random", "max_q", "softmax", "amortized")
 class SVGDSettings:
     """The static settings of the Stein policy's sampling, named as in :class:`s2ac.S2ACConfig` (which builds
     them with ``svgd_settings()``): ``num_particles`` m per state, ``svgd_steps`` L, ``svgd_step_size`` eps,
-    ``bandwidth`` (the kernel variance ``sigma^2`` or a heuristic's name, docs/math.md section 2),
+    ``kernel_variance`` (``sigma^2`` or the name of the heuristic computing it, docs/math.md section 2),
     ``svgd_max_move`` (kernel widths a particle may move per step; None: eps as it is), ``min_kernel_variance``
     (a floor under a heuristic's ``sigma^2``, resolved to a number or None), ``init_truncation`` (q_0 truncated
     to this many standard deviations; None: not truncated), ``log_det`` (``"trace"``: Thm 3.3's closed form,
@@ -45,7 +45,7 @@ class SVGDSettings:
     num_particles: int = 10
     svgd_steps: int = 3
     svgd_step_size: float = 0.1
-    bandwidth: Bandwidth = "half_mean"
+    kernel_variance: KernelVariance = "half_mean"
     svgd_max_move: float | None = None
     min_kernel_variance: float | None = None
     init_truncation: float | None = 3.0
@@ -132,8 +132,8 @@ def sample_stein_policy(critic: TwinCritic, obs: Array, initial: Array, log_q0: 
     """
     result = svgd_sample(stein_log_target(critic, obs, alpha, settings), initial, log_q0,
                          num_steps=settings.svgd_steps, step_size=settings.svgd_step_size,
-                         bandwidth=settings.bandwidth, log_det=settings.log_det, max_move=settings.svgd_max_move,
-                         min_kernel_variance=settings.min_kernel_variance)
+                         kernel_variance=settings.kernel_variance, log_det=settings.log_det,
+                         max_move=settings.svgd_max_move, min_kernel_variance=settings.min_kernel_variance)
     u = result.particles
     return PolicySample(squash(u, settings.bound), result.log_q - squash_log_det(u, settings.bound), u,
                         sampler_health(u, init_std, result.diagnostics))

@@ -3,7 +3,14 @@ samplers with the same bookkeeping, initial distributions and test targets. Batc
 particles are ``(batch, m, d)``, log-densities ``(batch, m)``."""
 
 from s2ac.stein.initial import normal_log_prob, normal_sample
-from s2ac.stein.kernels import BANDWIDTH_RULES, Bandwidth, kernel_variance, rbf_kernel
+from s2ac.stein.kernels import (
+    BANDWIDTH_RULES,
+    KERNEL_VARIANCE_RULES,
+    Bandwidth,
+    KernelVariance,
+    kernel_variance,
+    rbf_kernel,
+)
 from s2ac.stein.langevin import dld_sample, hmc_sample, langevin_sample, leapfrog, sgld_sample
 from s2ac.stein.sampling import (
     LogProb,
@@ -18,8 +25,9 @@ from s2ac.stein.svgd import SVGDStep, svgd_exact_log_det, svgd_field, svgd_sampl
 from s2ac.stein.targets import Gaussian, GaussianMixture, circle_mixture
 
 __all__ = [
-    "BANDWIDTH_RULES", "Bandwidth", "Gaussian", "GaussianMixture", "LogProb", "SVGDStep", "SamplerResult",
-    "circle_mixture", "dld_sample", "entropy_estimate", "hmc_sample", "kernel_variance", "langevin_sample",
+    "BANDWIDTH_RULES", "KERNEL_VARIANCE_RULES", "Bandwidth", "Gaussian", "GaussianMixture", "KernelVariance",
+    "LogProb", "SVGDStep", "SamplerResult", "circle_mixture", "dld_sample",
+    "entropy_estimate", "hmc_sample", "kernel_variance", "langevin_sample",
     "leapfrog", "log_abs_det_jacobian", "normal_log_prob", "normal_sample", "per_particle_jacobian",
     "rbf_kernel", "run_chain", "score", "sgld_sample", "svgd_exact_log_det", "svgd_field", "svgd_sample",
     "svgd_step", "svgd_trace",

@@ -1,7 +1,7 @@
-"""The RBF kernel of SVGD and its bandwidth (docs/math.md section 2).
+"""The RBF kernel of SVGD and its variance ``sigma^2`` (docs/math.md section 2).
 
-Particles are batched over states: arrays of shape ``(batch, m, d)``. A bandwidth is either a fixed
-kernel variance ``sigma^2`` or the name of a heuristic computed from one state's particles.
+Particles are batched over states: arrays of shape ``(batch, m, d)``. A kernel variance is either a fixed
+``sigma^2 > 0`` (a variance, not a width) or the name of a heuristic computed from one state's particles.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from jax import Array
 
 from s2ac.stein.sampling import concrete_value
 
-BandwidthRule = Literal["median", "mean", "half_mean"]
-Bandwidth = BandwidthRule | float | Array
-BANDWIDTH_RULES: tuple[str, ...] = ("median", "mean", "half_mean")
+KernelVarianceRule = Literal["median", "mean", "half_mean"]
+KernelVariance = KernelVarianceRule | float | Array
+KERNEL_VARIANCE_RULES: tuple[str, ...] = ("median", "mean", "half_mean")
+# The former names (the kernel variance was once called a bandwidth).
+BandwidthRule, Bandwidth, BANDWIDTH_RULES = KernelVarianceRule, KernelVariance, KERNEL_VARIANCE_RULES
 
 # Floor on sigma^2 so that identical particles (zero pairwise distance) do not divide by zero.
 _MIN_KERNEL_VARIANCE = 1e-8
@@ -27,44 +29,46 @@ def pairwise_differences(x: Array, y: Array) -> Array:
     return x[:, :, None, :] - y[:, None, :, :]
 
 
-def check_bandwidth(bandwidth: Bandwidth) -> None:
+def check_kernel_variance(kernel_variance: KernelVariance) -> None:
     """Raise a ``ValueError`` for an unknown heuristic or a non-positive fixed kernel variance."""
-    if isinstance(bandwidth, str):
-        if bandwidth not in BANDWIDTH_RULES:
-            raise ValueError(f"unknown bandwidth heuristic {bandwidth!r}; expected one of {BANDWIDTH_RULES} "
-                             "or a positive kernel variance sigma^2")
+    if isinstance(kernel_variance, str):
+        if kernel_variance not in KERNEL_VARIANCE_RULES:
+            raise ValueError(f"unknown kernel variance heuristic {kernel_variance!r}; expected one of "
+                             f"{KERNEL_VARIANCE_RULES} or a positive kernel variance sigma^2")
     else:
-        value = concrete_value(bandwidth) if jnp.ndim(bandwidth) == 0 else None
+        value = concrete_value(kernel_variance) if jnp.ndim(kernel_variance) == 0 else None
         if value is not None and not value > 0:
-            raise ValueError(f"kernel variance sigma^2 must be positive, got {bandwidth}")
+            raise ValueError(f"kernel variance sigma^2 must be positive, got {kernel_variance}")
 
 
-def kernel_variance(particles: Array, bandwidth: Bandwidth, floor: float | None = None) -> Array:
-    """The kernel variance ``sigma^2`` for each state, shape ``(B,)``.
+def kernel_variance(particles: Array, kernel_variance: KernelVariance, floor: float | None = None) -> Array:
+    """The kernel variance ``sigma^2`` for each state, shape ``(B,)``: ``kernel_variance`` itself when it is a
+    number, else the value of the heuristic it names.
 
     A heuristic uses ``base / (2 log(m + 1))`` where ``base`` is the median, the mean or half the mean
     of the squared distances between distinct particles of one state; its gradient is stopped, as the
-    bandwidth is a choice of the sampler, not a function to differentiate. ``floor`` bounds a heuristic's
-    value from below: as particles gather, a heuristic follows their spread toward zero and the closed-form
-    trace (up to ``d / sigma^2``) grows without bound (see :func:`s2ac.stein.svgd.svgd_step`).
+    kernel variance is a choice of the sampler, not a function to differentiate. ``floor`` bounds a
+    heuristic's value from below: as particles gather, a heuristic follows their spread toward zero and the
+    closed-form trace (up to ``d / sigma^2``) grows without bound (see :func:`s2ac.stein.svgd.svgd_step`).
     """
-    check_bandwidth(bandwidth)
+    check_kernel_variance(kernel_variance)
     if floor is not None and not floor > 0:
         raise ValueError(f"the kernel variance floor must be positive or None, got {floor}")
     batch, m, _ = particles.shape
-    if not isinstance(bandwidth, str):
-        return jnp.broadcast_to(jnp.asarray(bandwidth, particles.dtype), (batch,))
+    if not isinstance(kernel_variance, str):
+        return jnp.broadcast_to(jnp.asarray(kernel_variance, particles.dtype), (batch,))
     if m < 2:
-        raise ValueError(f"the {bandwidth!r} bandwidth heuristic needs at least 2 particles per state, got m={m}")
+        raise ValueError(f"the {kernel_variance!r} kernel variance heuristic needs at least 2 particles per state, "
+                         f"got m={m}")
     x = jax.lax.stop_gradient(particles)
     sq = jnp.sum(pairwise_differences(x, x) ** 2, axis=-1)
     rows, cols = jnp.triu_indices(m, k=1)
     distinct = sq[:, rows, cols]
-    if bandwidth == "median":
+    if kernel_variance == "median":
         base = jnp.median(distinct, axis=-1)
     else:
         base = jnp.mean(distinct, axis=-1)
-        if bandwidth == "half_mean":
+        if kernel_variance == "half_mean":
             base = 0.5 * base
     return jnp.maximum(base / (2.0 * jnp.log(m + 1.0)), _MIN_KERNEL_VARIANCE if floor is None else floor)
 

@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from s2ac.stein.kernels import Bandwidth, check_bandwidth, kernel_variance, rbf_kernel
+from s2ac.stein import kernels
+from s2ac.stein.kernels import KernelVariance, check_kernel_variance, rbf_kernel
 from s2ac.stein.sampling import (
     LogProb,
     SamplerResult,
@@ -94,7 +95,7 @@ def limited_step_size(phi_norms: Array, sigma2: Array, step_size: float | Array,
     log-determinant ``eps Tr grad phi`` to hold. The field varies on the kernel's scale ``sigma``, so a move
     of a fraction of ``sigma`` keeps both, whatever the scale of ``grad log p = grad Q / alpha`` (which spans
     orders of magnitude across tasks, temperatures and training). Where the field is gentle the step is the
-    paper's ``eps``. Like the heuristic bandwidth, ``eps_b`` is a choice of the sampler: its gradient is
+    paper's ``eps``. Like a heuristic kernel variance, ``eps_b`` is a choice of the sampler: its gradient is
     stopped and the change of variables treats it as a constant.
     """
     eps = jnp.broadcast_to(jnp.asarray(step_size, phi_norms.dtype), sigma2.shape)
@@ -106,17 +107,17 @@ def limited_step_size(phi_norms: Array, sigma2: Array, step_size: float | Array,
 
 
 def svgd_step(log_prob: LogProb, particles: Array, *, step_size: float | Array,
-              bandwidth: Bandwidth = "half_mean", log_det: LogDetMethod = "trace",
+              kernel_variance: KernelVariance = "half_mean", log_det: LogDetMethod = "trace",
               max_move: float | None = None, min_kernel_variance: float | None = None) -> SVGDStep:
     """One SVGD step ``a <- a + eps * phi(a)`` toward ``p ∝ exp(log_prob)`` (Eq. 1), with its log-volume change.
 
     ``max_move``: at most this many kernel widths per particle and step (:func:`limited_step_size`); None
-    applies ``eps`` as it is. ``min_kernel_variance``: a floor under a heuristic bandwidth.
+    applies ``eps`` as it is. ``min_kernel_variance``: a floor under a heuristic kernel variance.
     """
     if log_det not in ("trace", "exact"):
         raise ValueError(f"log_det must be 'trace' or 'exact', got {log_det!r}")
     scores = score(log_prob, particles)
-    sigma2 = kernel_variance(particles, bandwidth, floor=min_kernel_variance)
+    sigma2 = kernels.kernel_variance(particles, kernel_variance, floor=min_kernel_variance)
     kernel, diff, sq_dist = rbf_kernel(particles, particles, sigma2)
     phi = svgd_field(kernel, diff, scores, sigma2)
     trace = svgd_trace(kernel, diff, sq_dist, scores, sigma2)
@@ -134,7 +135,7 @@ def svgd_step(log_prob: LogProb, particles: Array, *, step_size: float | Array,
 
 
 def svgd_sample(log_prob: LogProb, particles: Array, log_q0: Array, *, num_steps: int,
-                step_size: float | Array, bandwidth: Bandwidth = "half_mean",
+                step_size: float | Array, kernel_variance: KernelVariance = "half_mean",
                 log_det: LogDetMethod = "trace", max_move: float | None = None,
                 min_kernel_variance: float | None = None, return_trajectory: bool = False) -> SamplerResult:
     """Run ``num_steps`` SVGD steps from ``particles ~ q_0`` and return them with ``log q_L``.
@@ -150,16 +151,17 @@ def svgd_sample(log_prob: LogProb, particles: Array, log_q0: Array, *, num_steps
         log_q0: their log-density under the initial distribution, ``(B, m)``.
         num_steps: ``L >= 0``; with ``L = 0`` the inputs come back unchanged.
         step_size: ``eps > 0``.
-        bandwidth: a kernel variance ``sigma^2 > 0`` or a heuristic: ``"median"``, ``"mean"``, ``"half_mean"``.
+        kernel_variance: ``sigma^2 > 0`` (a variance, not a width) or the heuristic that computes it from the
+            particles: ``"median"``, ``"mean"``, ``"half_mean"``.
         log_det: ``"trace"`` or ``"exact"``.
         max_move: limit each step to this many kernel widths per particle (None: no limit).
-        min_kernel_variance: floor under a heuristic bandwidth (None: none beyond 1e-8).
+        min_kernel_variance: floor under a heuristic kernel variance (None: none beyond 1e-8).
         return_trajectory: also return the particles and ``log q`` after every step.
     """
     # A step needs another particle to interact with; zero steps return q_0 for any m.
     moves = is_int(num_steps) and num_steps > 0
     check_sampler_inputs(log_prob, particles, log_q0, num_steps, step_size, min_particles=2 if moves else 1)
-    check_bandwidth(bandwidth)
+    check_kernel_variance(kernel_variance)
     if log_det not in ("trace", "exact"):
         raise ValueError(f"log_det must be 'trace' or 'exact', got {log_det!r}")
     if max_move is not None and not max_move > 0:
@@ -168,7 +170,7 @@ def svgd_sample(log_prob: LogProb, particles: Array, log_q0: Array, *, num_steps
         raise ValueError(f"min_kernel_variance must be positive or None, got {min_kernel_variance}")
 
     def step(x: Array, _key: Array | None) -> tuple[Array, Array, dict[str, Array]]:
-        moved = svgd_step(log_prob, x, step_size=step_size, bandwidth=bandwidth, log_det=log_det,
+        moved = svgd_step(log_prob, x, step_size=step_size, kernel_variance=kernel_variance, log_det=log_det,
                           max_move=max_move, min_kernel_variance=min_kernel_variance)
         return moved.particles, moved.log_det, moved.diagnostics
 

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from s2ac import checkpoint
 from s2ac.algorithms import UnknownAlgorithmError, agent_from_description
+from s2ac.algorithms.config import FORMER_NAMES
 from s2ac.envs import separate_instance
 from s2ac.training.evaluation import STREAM_BATCHES, STREAM_KEY, STREAM_RESET, episode_seed, evaluate
 from s2ac.training.files import (
@@ -221,6 +222,8 @@ class Trainer:
             raise ValueError(f"{run_dir} already holds a run; continue it with `s2ac train --resume {run_dir}` "
                              "or choose another output directory")
         stored = read_description(run_dir)
+        if isinstance(stored.get("config"), dict):  # written under a field's former name, it is the same config
+            stored["config"] = {FORMER_NAMES.get(key, key): value for key, value in stored["config"].items()}
         mine = json.loads(json.dumps(self.agent.describe()))  # as config.json holds it (lists, not tuples)
         if all(stored.get(key) == mine[key] for key in IDENTITY_KEYS):
             return True
