@@ -172,3 +172,13 @@ def test_quick_and_s2ac_alias_from_the_command_line():
     config = multigoal.config_from_args(parser.parse_args(["--out", "x", "--quick", "--algos", "s2ac", "sac"]))
     assert config.algos == ("s2ac_phi_theta", "sac") and config.quick and config.seeds == (0,)
     assert config.measures.test_episodes == multigoal.QUICK["test_episodes"]
+
+
+def test_a_larger_budget_resumes_every_agent_and_measures_it_again(micro_run, tmp_path):
+    import shutil
+
+    out, _ = micro_run
+    shutil.copytree(out, tmp_path / "study")
+    longer = run_study(micro_config(steps=120), tmp_path / "study", progress=False, plots=False)
+    assert sorted(r["step"] for r in longer["runs"]) == [120] * 4
+    assert all(r["status"] == "resumed" and r["from_step"] == 80 and r["measured"] for r in longer["runs"])

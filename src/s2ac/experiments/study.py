@@ -34,12 +34,16 @@ level (it is pickled into the sweep's worker processes)."""
 
 
 def recorded_run(spec: RunSpec, out: str | Path, analyse: Analyse) -> dict[str, Any]:
-    """A sweep worker: train the run unless its record exists, then write ``outcome.json`` beside it (the sweep's
-    record of what happened and ``analyse``'s reading of the run). A failed run is recorded too: training is
-    deterministic, so a rerun would only repeat the failure."""
+    """A sweep worker: train the run unless its record exists for this budget, then write ``outcome.json`` beside
+    it (the sweep's record of what happened and ``analyse``'s reading of the run). A failed run is recorded too:
+    training is deterministic, so a rerun would only repeat the failure. A record of a smaller budget is replaced
+    once the run has resumed to the larger one."""
     path = spec.run_dir(out) / RECORD_FILE
     if path.is_file():
-        return {**json.loads(path.read_text()), "status": "skipped"}
+        kept = json.loads(path.read_text())
+        # A record of a shorter budget is a stage, not the end: the run resumes to this budget and is read again.
+        if kept.get("status") == "failed" or kept.get("step", 0) >= spec.steps:
+            return {**kept, "status": "skipped"}
     record = execute_run(spec, out)
     if record["status"] == "busy":
         return record
