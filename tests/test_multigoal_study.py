@@ -182,3 +182,25 @@ def test_a_larger_budget_resumes_every_agent_and_measures_it_again(micro_run, tm
     longer = run_study(micro_config(steps=120), tmp_path / "study", progress=False, plots=False)
     assert sorted(r["step"] for r in longer["runs"]) == [120] * 4
     assert all(r["status"] == "resumed" and r["from_step"] == 80 and r["measured"] for r in longer["runs"])
+
+
+def test_a_run_directory_trained_with_other_settings_is_refused_not_mixed(micro_run, tmp_path):
+    import shutil
+
+    out, _ = micro_run
+    shutil.copytree(out, tmp_path / "study")
+    other = micro_config(settings=(*MICRO_SETTINGS, "critic_lr=0.002"), parts=("classic",), algos=("sql",))
+    results = run_study(other, tmp_path / "study", progress=False, plots=False)
+    assert results["runs"] == [] and len(results["missing"]) == 1
+    sweep = json.loads((tmp_path / "study" / "sweep.json").read_text())
+    [record] = sweep["runs"]
+    assert record["status"] == "failed" and "was trained with other settings" in record["error"]
+
+
+def test_duplicates_are_dropped_and_the_temperatures_are_the_grid():
+    config = MultigoalConfig(seeds=(0, 0, 1), alphas=(1.0, 1.0))
+    assert config.seeds == (0, 1) and config.alphas == (1.0,)
+    with pytest.raises(ValueError, match="give them with --alphas"):
+        MultigoalConfig(settings=("alpha=3",))
+    with pytest.raises(ValueError, match="add maxent to --parts"):
+        MultigoalConfig(parts=("classic",), alphas=(2.0,))

@@ -75,6 +75,12 @@ class S2AC(OffPolicyAgent):
         # section 11); the amortized variant's one-pass sampler f_psi (Fig. 17).
         return "amortized" if self.config.variant == "amortized" else "softmax"
 
+    def draw_policy(self, state: AgentState, obs: Array, key: Array) -> tuple[Array, Array | None]:
+        if self.config.variant == "amortized":
+            # The policy it acts with is f_psi (its stochastic mode), whose density is implicit, as SQL's.
+            return state.amortized.sample(obs, key, self.config.num_particles), None
+        return super().draw_policy(state, obs, key)
+
     def initial_distribution(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         if self.state.actor is None:
             return None

@@ -15,10 +15,10 @@ locks; a rerun skips finished agents and resumes interrupted ones):
 - ``authors``: S2AC(phi) in ``authors_compat`` mode at the authors' settings (docs/math.md sections 10-11),
   side by side with ``maxent``.
 
-When an agent finishes, :func:`measure_run` measures its policy and writes ``outcome.json`` and
-``evaluation.npz`` (trajectories, samples, Q-landscape) beside it; then the study writes ``results.json``,
-``summary.txt`` and the figures (:mod:`s2ac.experiments.multigoal_plots`). What is measured per policy
-(the paper's claim is about policies, not seeds):
+When an agent finishes, :func:`measure_run` measures its policy, keeping ``evaluation.npz`` (trajectories,
+samples, Q-landscape) beside it, and the study's skeleton writes its record there (``outcome.json``); then the
+study writes ``results.json``, ``summary.txt`` and the figures (:mod:`s2ac.experiments.multigoal_plots`). What
+is measured per policy (the paper's claim is about policies, not seeds):
 
 - ``test_episodes`` stochastic test episodes (each agent's ``stochastic_mode``: S2AC draws a particle with
   probability ``softmax(Q / alpha)``), with and without the wall: the share ending at each goal, the number of
@@ -153,6 +153,9 @@ class MultigoalConfig:
     measures: Measures = field(default_factory=Measures)
 
     def __post_init__(self) -> None:
+        for name in ("parts", "algos", "alphas", "seeds"):
+            if getattr(self, name) is not None:  # ordered, without duplicates
+                object.__setattr__(self, name, tuple(dict.fromkeys(getattr(self, name))))
         validation.check_nonempty("--parts", self.parts)
         validation.check_choices("part", self.parts, PARTS)
         if self.algos is not None:
@@ -171,10 +174,16 @@ class MultigoalConfig:
         for item in self.settings:
             if "=" not in item:
                 raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+            if item.split("=", 1)[0].strip() in ("alpha", "autotune_alpha"):
+                raise ValueError(f"--set {item}: the temperatures are the study's grid; give them with --alphas")
+        if self.alphas is not None and "maxent" not in self.parts:
+            raise ValueError("--alphas sets the maxent part's temperatures; add maxent to --parts")
         m = self.measures
         for name in ("test_episodes", "samples", "action_grid", "state_grid", "grid_samples"):
-            validation.check_int(name, getattr(m, name), minimum=2)
+            validation.check_int("--test-episodes" if name == "test_episodes" else name, getattr(m, name), minimum=2)
         validation.check_positive("mode_bandwidth", m.mode_bandwidth)
+        if not 0 < m.min_mode_share <= 1:
+            raise ValueError(f"min_mode_share must be in (0, 1], got {m.min_mode_share!r}")
         if not self.runs():
             offered = "; ".join(f"{name}: {' '.join(PARTS[name].algos)}" for name in self.parts)
             raise ValueError(f"no run left: none of --algos {' '.join(self.algos or ())} is in the chosen parts "
@@ -192,8 +201,9 @@ class MultigoalConfig:
 
 
 def plan(config: MultigoalConfig) -> list[RunSpec]:
-    """Every agent, in priority order: SQL on the classic task first (it validates the environment, SQL and the
-    measures at once), then seed by seed the parts in order."""
+    """Every agent, in priority order: the first part's first algorithm for every seed (by default SQL on the
+    classic task: it validates the environment, SQL and the measures at once), then seed by seed the parts in
+    order."""
     quick = QUICK_SETTINGS if config.quick else ()
     specs = [RunSpec(PARTS[part].env, algo, seed, config.steps,
                      PARTS[part].settings + ALGO_SETTINGS.get((part, algo), ()) + quick + config.settings
@@ -203,7 +213,8 @@ def plan(config: MultigoalConfig) -> list[RunSpec]:
     unused = [item for item in config.settings if not any(item in spec.settings for spec in specs)]
     if unused:
         raise ValueError(f"--set {', '.join(unused)}: no algorithm of the study has such a setting")
-    first = [s for s in specs if s.label.startswith("classic/") and s.algo == "sql"]
+    part, algo, alpha = config.runs()[0]
+    first = [s for s in specs if s.label == f"{part}/alpha_{alpha:g}" and s.algo == algo]
     return first + [s for s in specs if s not in first]
 
 
@@ -411,8 +422,8 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         mine = [r for r in runs if (r["part"], r["algo"], r["alpha"]) == (part, algo, alpha) and r["measured"]]
         if not mine:
             continue
-        mean = lambda key, mine=mine: float(np.mean([r[key] for r in mine]))  # noqa: E731
-        shares = lambda key, mine=mine: {g: float(np.mean([r[key][g] for r in mine])) for g in mine[0][key]}  # noqa: E731
+        mean = lambda key, mine=mine: _mean([r[key] for r in mine])  # noqa: E731
+        shares = lambda key, mine=mine: {g: _mean([r[key][g] for r in mine]) for g in mine[0][key]}  # noqa: E731
         rows.append({"part": part, "algo": algo, "alpha": alpha, "env": mine[0]["env"], "seeds": len(mine),
                      "goal_shares": shares("goal_shares"), "goal_shares_wall": shares("goal_shares_wall"),
                      "goals_reached": mean("goals_reached"), "goals_reached_wall": mean("goals_reached_wall"),
@@ -420,11 +431,16 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                      "multimodal_policies": sum(r["multimodal_at_start"] for r in mine),
                      "modes_at_start": [r["modes"][0] for r in mine],
                      "gaussian_fit_modes_at_start": [r["gaussian_fit_modes"][0] for r in mine],
-                     "entropy_at_start": None if mine[0]["entropy"] is None
-                     else float(np.mean([r["entropy"][0] for r in mine])),
-                     "grad_l1_mean": float(np.mean([np.mean(r["grad_l1"]) for r in mine])),
-                     "hessian_l1_mean": float(np.mean([np.mean(r["hessian_l1"]) for r in mine]))})
+                     "entropy_at_start": _mean([r["entropy"][0] if r["entropy"] else None for r in mine]),
+                     "grad_l1_mean": _mean([_mean(r["grad_l1"]) for r in mine]),
+                     "hessian_l1_mean": _mean([_mean(r["hessian_l1"]) for r in mine])})
     return rows
+
+
+def _mean(values: list[Any]) -> float | None:
+    """The mean of the finite values (a diverged agent's are None in its record); None if there is none."""
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(finite)) if finite else None
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -433,7 +449,8 @@ def _fmt(value: Any, spec: str) -> str:
 
 def format_summary(results: dict[str, Any]) -> str:
     cfg = results["config"]
-    lines = [f"Multigoal study (E2): {len(results['runs'])} agents measured, {cfg['steps']} steps each, "
+    measured = sum(r["measured"] for r in results["runs"])
+    lines = [f"Multigoal study (E2): {measured} agents measured, {cfg['steps']} steps each, "
              f"{cfg['measures']['test_episodes']} stochastic test episodes per agent",
              "shares: test episodes ending at each goal / none (mean over seeds); reached: distinct goals (mean); "
              "H(goal): entropy of the goal distribution; multimodal: policies with more modes at the start than "

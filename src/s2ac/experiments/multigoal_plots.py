@@ -7,7 +7,7 @@
 - ``samples_<part>_alpha<a>.png``: ``min_k Q`` over the action square at the critical states with the policy's
   samples, and the mode counts (policy vs Gaussian fit) (Figure 14);
 - ``entropy_<part>.png``: ``-mean log pi`` over the plane (Figure 13);
-- ``smoothness.png``: the smoothness of ``Q`` in the action against alpha (Figure 15);
+- ``smoothness_<part>.png``: the smoothness of ``Q`` in the action against alpha (Figure 15);
 - ``sigma_theta.png``: the range of ``sigma_theta`` during training (Figure 11), from the runs' metrics.
 """
 
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from s2ac.algorithms.presets import PRESETS
+from s2ac.envs import make_env
 from s2ac.envs.multigoal import WALL
 from s2ac.experiments.multigoal import EVALUATION_FILE, GOALS, PLANE, axis_points
 from s2ac.experiments.outputs import pyplot
@@ -36,8 +37,9 @@ def _goal_color(index: int) -> str:
 def _plane(ax, env: str, wall: bool = False) -> None:
     from matplotlib.patches import Circle
 
+    radius = make_env(env).unwrapped.goal_radius
     for i, goal in enumerate(GOALS[env]):
-        ax.add_patch(Circle(goal, 0.5, color=_goal_color(i), alpha=0.35, lw=0))
+        ax.add_patch(Circle(goal, radius, color=_goal_color(i), alpha=0.35, lw=0))
         ax.text(goal[0], goal[1] + 0.7, f"G{i + 1}", ha="center", fontsize=7)
     if wall:
         (x0, y0), (x1, y1) = WALL
@@ -57,7 +59,7 @@ def _finish(fig, path: Path, title: str) -> None:
 
 
 def _first_seeds(runs: list[dict[str, Any]]) -> dict[tuple[str, float], dict[str, Any]]:
-    """Per (algorithm, alpha), the measured run of the lowest seed."""
+    """Per (algorithm, alpha), the measured run of the lowest seed (``runs`` of one part)."""
     chosen: dict[tuple[str, float], dict[str, Any]] = {}
     for run in sorted((r for r in runs if r["measured"]), key=lambda r: r["seed"]):
         chosen.setdefault((run["algo"], run["alpha"]), run)
@@ -186,7 +188,9 @@ def _metrics(run: dict[str, Any]) -> dict[str, np.ndarray]:
 
 def plot_sigma_theta(path: Path, runs: list[dict[str, Any]]) -> None:
     plt = pyplot()
-    mine = [r for r in _first_seeds(runs).values() if r["q0_std"] is not None]
+    parts = dict.fromkeys(r["part"] for r in runs)
+    mine = [r for part in parts for r in _first_seeds([r for r in runs if r["part"] == part]).values()
+            if r["q0_std"] is not None]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for c, run in enumerate(mine):
         metrics = _metrics(run)

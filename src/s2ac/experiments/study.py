@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +36,31 @@ level (it is pickled into the sweep's worker processes)."""
 
 def recorded_run(spec: RunSpec, out: str | Path, analyse: Analyse) -> dict[str, Any]:
     """A sweep worker: train the run unless its record exists for this budget, then write ``outcome.json`` beside
-    it (the sweep's record of what happened and ``analyse``'s reading of the run). A failed run is recorded too:
-    training is deterministic, so a rerun would only repeat the failure. A record of a smaller budget is replaced
-    once the run has resumed to the larger one."""
-    path = spec.run_dir(out) / RECORD_FILE
+    it (the sweep's record of what happened and ``analyse``'s reading of the run). A run that failed at this
+    budget is recorded and not retried (training is deterministic: delete its ``outcome.json`` to retry, e.g.
+    after fixing a cause outside the run); a record of a smaller budget is a stage, replaced once the run has
+    resumed to this one. An error of ``analyse`` is reported and nothing is recorded, so a rerun reads the
+    run again."""
+    run_dir = spec.run_dir(out)
+    path = run_dir / RECORD_FILE
+    identity = {**asdict(spec), "settings": list(spec.settings), "run_dir": str(run_dir)}
     if path.is_file():
         kept = json.loads(path.read_text())
-        # A record of a shorter budget is a stage, not the end: the run resumes to this budget and is read again.
-        if kept.get("status") == "failed" or kept.get("step", 0) >= spec.steps:
-            return {**kept, "status": "skipped"}
+        if kept.get("settings") != list(spec.settings):
+            # The run directory does not depend on the settings: resuming would silently mix two configurations.
+            return {**identity, "status": "failed", "error": f"{run_dir} was trained with other settings "
+                    f"({' '.join(kept.get('settings', []))}); give another output directory"}
+        if kept.get("step", 0) >= spec.steps or (kept.get("status") == "failed" and kept.get("steps") == spec.steps):
+            return {**kept, **identity, "status": "skipped"}
     record = execute_run(spec, out)
     if record["status"] == "busy":
         return record
-    outcome = {**record, **analyse(spec, spec.run_dir(out), record)}
-    outcome.pop("traceback", None)
+    try:
+        outcome = {**record, **analyse(spec, run_dir, record)}
+    except Exception as err:  # noqa: BLE001  (one unreadable run must not stop the others; nothing is recorded)
+        return {**record, "status": "failed", "error": f"analysis: {type(err).__name__}: {err}"}
+    if outcome.get("traceback"):
+        write_text_atomically(run_dir / "error.txt", outcome.pop("traceback"))
     write_text_atomically(path, json.dumps(finite(outcome), indent=1))
     return outcome
 
@@ -57,17 +69,25 @@ def train_and_collect(specs: Sequence[RunSpec], out: str | Path, worker: Callabl
                       *, train: bool = True, workers: int | None = None,
                       progress: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
     """Train what is missing of ``specs`` (unless ``train`` is False) with ``worker`` (a module-level
-    ``functools.partial(recorded_run, analyse=...)``), then return the records of the runs that have one, in
-    plan order, and the run directories that have none yet."""
+    ``functools.partial(recorded_run, analyse=...)``), then return, in plan order, the records of the runs that
+    reached their budget (or failed at it) and the run directories that have no such record yet."""
     out = Path(out)
     if train:
         run_sweep(specs, out, workers=workers, progress=progress, worker=worker)
     else:
         out.mkdir(parents=True, exist_ok=True)
-    paths = [spec.run_dir(out) / RECORD_FILE for spec in specs]
-    # A run trained elsewhere (another machine sharing the grid) recorded its directory there: name it here.
-    records = [{**json.loads(path.read_text()), "run_dir": str(path.parent)} for path in paths if path.is_file()]
-    return records, [str(path.parent) for path in paths if not path.is_file()]
+    records, missing = [], []
+    for spec in specs:
+        path = spec.run_dir(out) / RECORD_FILE
+        record = json.loads(path.read_text()) if path.is_file() else {}
+        final = record.get("step", 0) >= spec.steps or (record.get("status") == "failed"
+                                                          and record.get("steps") == spec.steps)
+        if record and final and record.get("settings") == list(spec.settings):
+            # A run trained elsewhere (another machine sharing the grid) recorded its directory there: name it here.
+            records.append({**record, "run_dir": str(path.parent)})
+        else:
+            missing.append(str(path.parent))
+    return records, missing
 
 
 def cached_record(path: str | Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -87,10 +107,14 @@ def write_study(out: str | Path, results: dict[str, Any], summary: Callable[[dic
     ``summary.txt``; return the results as written."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    results = finite(results)
-    results["figures"] = figures(results, out) if figures is not None else []
+    results = {**finite(results), "figures": []}
+    # The numbers first: a figure that fails to draw must not cost them.
     write_text_atomically(out / "results.json", dump_json(results))
     write_text_atomically(out / "summary.txt", summary(results))
+    if figures is not None:
+        results["figures"] = figures(results, out)
+        write_text_atomically(out / "results.json", dump_json(results))
+        write_text_atomically(out / "summary.txt", summary(results))
     return results
 
 

@@ -58,5 +58,6 @@ def evaluate(agent: Trainable, env: gym.Env, episodes: int, seed: int, mode: str
                 episode_infos.append(info)
         returns.append(total)
         lengths.append(length)
-        infos.append(episode_infos)
+        if record_infos:
+            infos.append(episode_infos)
     return EvalResult(np.array(returns), np.array(lengths), infos if record_infos else None)
