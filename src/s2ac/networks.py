@@ -1,5 +1,5 @@
-"""Networks shared by all algorithms: an MLP over any leading batch shape and the twin critics, a vmapped
-ensemble of MLPs so that both Q-functions run as one batched program."""
+"""Networks shared by all algorithms: an MLP over any leading batch shape and the twin critics, whose parameters
+are stacked in one ensemble and whose Q-functions are evaluated one after the other (see :class:`TwinCritic`)."""
 
 from __future__ import annotations
 
