@@ -109,7 +109,7 @@ def test_mode_count_separates_a_multigoal_policy_from_a_wide_unimodal_one():
     assert count(rng.uniform(-1, 1, (1000, 2))) == 1  # flat: bumps of sampling noise, no valleys
     assert count(np.tanh(rng.normal([0.5, 0.2], 0.2, (1000, 2)))) == 1
     assert count(np.tanh(rng.normal(0.0, 0.6, (1000, 2)))) == 1
-    assert multigoal.gaussian_fit_modes(np.clip(two, -1, 1), 0.2, 0.05, seed=0) == 1  # its unimodal fit
+    assert len(multigoal.gaussian_fit_modes(np.clip(two, -1, 1), 0.2, 0.05, seed=0)) == 1  # its unimodal fit
     # A third cluster with 2% of the samples is not a mode.
     assert count(np.concatenate([two, rng.normal([0.0, -0.8], 0.05, (20, 2))])) == 2
 
@@ -206,3 +206,13 @@ def test_duplicates_are_dropped_and_the_temperatures_are_the_grid():
         MultigoalConfig(settings=("alpha=3",))
     with pytest.raises(ValueError, match="add maxent to --parts"):
         MultigoalConfig(parts=("classic",), alphas=(2.0,))
+
+
+def test_goal_modes_count_modes_pointing_at_goals_not_the_corners_of_a_wide_squashed_gaussian():
+    goals = np.array(multigoal.GOALS["s2ac/MultiGoal-v0"])
+    rng = np.random.default_rng(1)
+    four = np.concatenate([np.tanh(rng.normal(c, 0.4, (250, 2))) for c in ([3, 0], [-3, 0], [0, 3], [0, -3])])
+    modes = multigoal.find_modes(four, 0.2, 0.05)
+    assert len(modes) == 4 and multigoal.goal_modes(modes, goals, np.zeros(2)) == 4
+    corners = multigoal.find_modes(np.tanh(rng.normal(0.0, 3.0, (1000, 2))), 0.2, 0.05)
+    assert len(corners) >= 2 and multigoal.goal_modes(corners, goals, np.zeros(2)) == 0

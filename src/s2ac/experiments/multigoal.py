@@ -24,10 +24,12 @@ is measured per policy (the paper's claim is about policies, not seeds):
   probability ``softmax(Q / alpha)``), with and without the wall: the share ending at each goal, the number of
   distinct goals reached and the entropy of the goal distribution;
 - at the critical states, ``samples`` actions of the policy: their ``-mean log pi``, the number of separated
-  modes of their distribution (:func:`count_modes`: maxima of a kernel density estimate holding at least 5% of
-  the samples, with a valley between them) against the same count for the unimodal tanh-Gaussian fitted to the
-  same samples (a wide unimodal policy squashed into the box has modes in its corners: the fit says how many),
-  and at the start how the samples spread over the directions of the goals;
+  modes of their distribution (:func:`find_modes`: maxima of a kernel density estimate holding at least 5% of
+  the samples, with a valley between them) and, at the start, how many goals a mode points at
+  (:func:`goal_modes`), against the same for the unimodal tanh-Gaussian fitted to the same samples (a wide
+  unimodal policy squashed into the box has modes in its corners, between the goals' directions); a policy is
+  multimodal at the start when at least two goals have a mode and more than for its fit; and how the samples
+  at the start spread over the directions of the goals;
 - the smoothness of the learned ``min_k Q`` in the action (Figures 14-15) and ``q_0`` at the critical states.
 """
 
@@ -245,9 +247,10 @@ def kernel_density(points: np.ndarray, samples: np.ndarray, bandwidth: float) ->
     return np.exp(-sq / (2 * bandwidth**2)).mean(axis=1)
 
 
-def count_modes(samples: np.ndarray, bandwidth: float, min_share: float, valley: float = 0.5,
-                resolution: int = 41) -> int:
-    """The separated modes of actions ``samples`` ``(n, 2)`` in ``[-1, 1]^2``: the maxima of their kernel density
+def find_modes(samples: np.ndarray, bandwidth: float, min_share: float, valley: float = 0.5,
+               resolution: int = 41) -> np.ndarray:
+    """The locations ``(k, 2)`` of the separated modes of actions ``samples`` ``(n, 2)`` in ``[-1, 1]^2``
+    (:func:`count_modes` counts them): the maxima of their kernel density
     estimate (width ``bandwidth``) on a grid over the box, each with the samples in its basin of ascent; a maximum
     counts if its basin holds at least ``min_share`` of the samples, and two count as one unless the density along
     the segment between them falls below ``valley`` times the lower peak (sampling noise on a flat density makes
@@ -269,7 +272,7 @@ def count_modes(samples: np.ndarray, bandwidth: float, min_share: float, valley:
     peaks, counts = np.unique(up[cell[:, 0] * resolution + cell[:, 1]], return_counts=True)
     peaks = peaks[counts >= min_share * len(samples)]
     if len(peaks) <= 1:
-        return 1
+        return cells[peaks] if len(peaks) else cells[[int(np.argmax(density))]]
     group = list(range(len(peaks)))
 
     def root(i: int) -> int:
@@ -284,17 +287,38 @@ def count_modes(samples: np.ndarray, bandwidth: float, min_share: float, valley:
             path = (1 - t) * cells[peaks[i]] + t * cells[peaks[j]]
             if kernel_density(path, samples, bandwidth).min() >= valley * min(heights[i], heights[j]):
                 group[root(i)] = root(j)
-    return len({root(i) for i in range(len(peaks))})
+    # Each group of peaks is one mode, at its highest peak.
+    best: dict[int, int] = {}
+    for i in range(len(peaks)):
+        r = root(i)
+        if r not in best or heights[i] > heights[best[r]]:
+            best[r] = i
+    return cells[peaks[sorted(best.values())]]
 
 
-def gaussian_fit_modes(samples: np.ndarray, bandwidth: float, min_share: float, seed: int) -> int:
-    """:func:`count_modes` for as many draws of the unimodal policy closest to ``samples``: a Gaussian fitted to
+def count_modes(samples: np.ndarray, bandwidth: float, min_share: float) -> int:
+    """How many separated modes :func:`find_modes` finds."""
+    return len(find_modes(samples, bandwidth, min_share))
+
+
+def goal_modes(modes: np.ndarray, goals: np.ndarray, start: np.ndarray, radius: float = 0.5) -> int:
+    """How many goals have a mode pointing at them: within ``radius`` of the action that heads from ``start``
+    toward the goal at full speed (the goal's direction scaled onto the box's boundary). A tanh-squashed wide
+    Gaussian has its modes in the box's corners, between the goals' directions: they count for no goal."""
+    directions = goals - start
+    on_box = directions / np.abs(directions).max(axis=1, keepdims=True)
+    near = np.linalg.norm(modes[:, None, :] - on_box[None, :, :], axis=-1) < radius
+    return int(near.any(axis=0).sum())
+
+
+def gaussian_fit_modes(samples: np.ndarray, bandwidth: float, min_share: float, seed: int) -> np.ndarray:
+    """:func:`find_modes` for as many draws of the unimodal policy closest to ``samples``: a Gaussian fitted to
     their ``atanh`` (mean and covariance), squashed by ``tanh`` as SAC's policy is. A wide unimodal policy
     squashed into the box piles its mass into the box's corners and can have several modes: this says how many."""
     pre_squash = np.arctanh(np.clip(np.asarray(samples, float), -0.999, 0.999))
     cov = np.cov(pre_squash.T) + 1e-9 * np.eye(pre_squash.shape[1])
     draws = np.random.default_rng(seed).multivariate_normal(pre_squash.mean(0), cov, len(pre_squash))
-    return count_modes(np.tanh(draws), bandwidth, min_share)
+    return find_modes(np.tanh(draws), bandwidth, min_share)
 
 
 def direction_shares(actions: np.ndarray, goals: np.ndarray, start: np.ndarray) -> list[float]:
@@ -360,8 +384,10 @@ def measure_policy(agent: OffPolicyAgent, env_id: str, seed: int,
     _, grid_log_pi = agent.sample(states, m.grid_samples, key_grid)
     q, grad, hess = _q_derivatives(agent.state.critic, jnp.asarray(critical),
                                    jnp.asarray(grid(m.action_grid, -1.0, 1.0), jnp.float32))
-    modes = [count_modes(a, m.mode_bandwidth, m.min_mode_share) for a in actions]
+    modes = [find_modes(a, m.mode_bandwidth, m.min_mode_share) for a in actions]
     baseline = [gaussian_fit_modes(a, m.mode_bandwidth, m.min_mode_share, seed) for a in actions]
+    start_goal_modes = goal_modes(modes[0], goals, critical[0])
+    fit_goal_modes = goal_modes(baseline[0], goals, critical[0])
     origin_directions = direction_shares(actions[0], goals, critical[0])
     q0 = agent.initial_distribution(critical)
     plain_goals, wall_goals = goal_statistics(plain["goals"], len(goals)), goal_statistics(wall["goals"], len(goals))
@@ -375,8 +401,11 @@ def measure_policy(agent: OffPolicyAgent, env_id: str, seed: int,
         "blocked_share_wall": float(wall["blocked"].mean()),
         "critical_states": critical.tolist(),
         "entropy": None if log_pi is None else (-log_pi.mean(axis=1)).tolist(),
-        "modes": modes, "gaussian_fit_modes": baseline,
-        "multimodal_at_start": bool(modes[0] >= 2 and modes[0] > baseline[0]),
+        "modes": [len(x) for x in modes], "gaussian_fit_modes": [len(x) for x in baseline],
+        "modes_at_start": np.round(modes[0], 3).tolist(),
+        "gaussian_fit_modes_at_start": np.round(baseline[0], 3).tolist(),
+        "goal_modes_at_start": start_goal_modes, "gaussian_fit_goal_modes_at_start": fit_goal_modes,
+        "multimodal_at_start": bool(start_goal_modes >= 2 and start_goal_modes > fit_goal_modes),
         "start_direction_shares": dict(zip(names, origin_directions, strict=True)),
         "grad_l1": np.abs(np.asarray(grad)).sum(-1).mean(-1).tolist(),
         "hessian_l1": np.abs(np.asarray(hess)).sum((-1, -2)).mean(-1).tolist(),
@@ -429,8 +458,8 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                      "goals_reached": mean("goals_reached"), "goals_reached_wall": mean("goals_reached_wall"),
                      "goal_entropy": mean("goal_entropy"), "mean_return": mean("mean_return"),
                      "multimodal_policies": sum(r["multimodal_at_start"] for r in mine),
-                     "modes_at_start": [r["modes"][0] for r in mine],
-                     "gaussian_fit_modes_at_start": [r["gaussian_fit_modes"][0] for r in mine],
+                     "goal_modes_at_start": [r["goal_modes_at_start"] for r in mine],
+                     "gaussian_fit_goal_modes_at_start": [r["gaussian_fit_goal_modes_at_start"] for r in mine],
                      "entropy_at_start": _mean([r["entropy"][0] if r["entropy"] else None for r in mine]),
                      "grad_l1_mean": _mean([_mean(r["grad_l1"]) for r in mine]),
                      "hessian_l1_mean": _mean([_mean(r["hessian_l1"]) for r in mine])})
@@ -453,19 +482,21 @@ def format_summary(results: dict[str, Any]) -> str:
     lines = [f"Multigoal study (E2): {measured} agents measured, {cfg['steps']} steps each, "
              f"{cfg['measures']['test_episodes']} stochastic test episodes per agent",
              "shares: test episodes ending at each goal / none (mean over seeds); reached: distinct goals (mean); "
-             "H(goal): entropy of the goal distribution; multimodal: policies with more modes at the start than "
-             "a Gaussian fit (of seeds); modes: per seed, policy vs Gaussian fit", ""]
+             "H(goal): entropy of the goal distribution; goal modes: per seed, goals a mode of the policy at the "
+             "start points at, v those of its tanh-Gaussian fit; multimodal: policies with at least two goal modes "
+             "and more than the fit (of seeds)", ""]
     for part in dict.fromkeys(r["part"] for r in results["aggregate"]):
         rows = [r for r in results["aggregate"] if r["part"] == part]
         lines.append(f"[{part}] {rows[0]['env']}")
         for r in rows:
             shares = " ".join(f"{g}:{v:.2f}" for g, v in r["goal_shares"].items())
             wall = " ".join(f"{g}:{v:.2f}" for g, v in r["goal_shares_wall"].items())
-            modes = ",".join(f"{a}v{b}" for a, b in zip(r["modes_at_start"], r["gaussian_fit_modes_at_start"],
+            modes = ",".join(f"{a}v{b}" for a, b in zip(r["goal_modes_at_start"],
+                                                          r["gaussian_fit_goal_modes_at_start"],
                                                           strict=True))
             lines.append(f"  {PRESETS[r['algo']].label:<16} alpha {r['alpha']:<5g} seeds {r['seeds']} | {shares} | "
                          f"reached {r['goals_reached']:.1f} H(goal) {r['goal_entropy']:.2f} | multimodal "
-                         f"{r['multimodal_policies']}/{r['seeds']} modes {modes} | H(pi) at start "
+                         f"{r['multimodal_policies']}/{r['seeds']} goal modes {modes} | H(pi) at start "
                          f"{_fmt(r['entropy_at_start'], '.2f')} | return {r['mean_return']:.1f} | wall: {wall}")
         lines.append("")
     failed = [r for r in results["runs"] if not r["measured"]]
