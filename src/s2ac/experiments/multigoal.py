@@ -67,6 +67,8 @@ from s2ac.training.evaluation import evaluate
 from s2ac.training.files import MODEL_FILE, write_bytes_atomically
 
 EVALUATION_FILE = "evaluation.npz"
+# What the records hold: a record of another version is measured again from its run (2: modes located, goal modes).
+MEASURES_VERSION = "2"
 WALL_ENVS = {MULTIGOAL_ID: MULTIGOAL_OBSTACLE_ID, MULTIGOAL_MAXENT_ID: MULTIGOAL_MAXENT_OBSTACLE_ID}
 GOALS = {MULTIGOAL_ID: MULTIGOAL_GOALS, MULTIGOAL_MAXENT_ID: MAXENT_GOALS}
 GOAL_NAMES = {MULTIGOAL_ID: ("G1", "G2", "G3", "G4"), MULTIGOAL_MAXENT_ID: ("G1", "G2", "G3")}
@@ -514,8 +516,10 @@ def run_study(config: MultigoalConfig, out: str | Path, workers: int | None = No
     """Train and measure what is missing (unless ``train`` is False), then write ``results.json``,
     ``summary.txt`` and the figures from every agent measured so far; the others are listed as missing."""
     start = time.perf_counter()
-    worker = functools.partial(recorded_run, analyse=functools.partial(measure_run, measures=config.measures))
-    runs, missing = train_and_collect(plan(config), out, worker, train=train, workers=workers, progress=progress)
+    worker = functools.partial(recorded_run, analyse=functools.partial(measure_run, measures=config.measures),
+                               version=MEASURES_VERSION)
+    runs, missing = train_and_collect(plan(config), out, worker, train=train, workers=workers, progress=progress,
+                                      version=MEASURES_VERSION)
     results = {"study": "E2: multigoal (paper Section 4.2)", "config": asdict(config),
                "parts": {name: asdict(PARTS[name]) for name in config.parts},
                "critical_states": {env: list(map(list, states)) for env, states in CRITICAL_STATES.items()},

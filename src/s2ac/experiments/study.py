@@ -34,13 +34,14 @@ Analyse = Callable[[RunSpec, Path, dict[str, Any]], dict[str, Any]]
 level (it is pickled into the sweep's worker processes)."""
 
 
-def recorded_run(spec: RunSpec, out: str | Path, analyse: Analyse) -> dict[str, Any]:
+def recorded_run(spec: RunSpec, out: str | Path, analyse: Analyse, version: str = "") -> dict[str, Any]:
     """A sweep worker: train the run unless its record exists for this budget, then write ``outcome.json`` beside
     it (the sweep's record of what happened and ``analyse``'s reading of the run). A run that failed at this
     budget is recorded and not retried (training is deterministic: delete its ``outcome.json`` to retry, e.g.
     after fixing a cause outside the run); a record of a smaller budget is a stage, replaced once the run has
     resumed to this one. An error of ``analyse`` is reported and nothing is recorded, so a rerun reads the
-    run again."""
+    run again. ``version`` names what ``analyse`` measures: a record of another version is read again (the
+    run is not retrained)."""
     run_dir = spec.run_dir(out)
     path = run_dir / RECORD_FILE
     identity = {**asdict(spec), "settings": list(spec.settings), "run_dir": str(run_dir)}
@@ -50,13 +51,15 @@ def recorded_run(spec: RunSpec, out: str | Path, analyse: Analyse) -> dict[str, 
             # The run directory does not depend on the settings: resuming would silently mix two configurations.
             return {**identity, "status": "failed", "error": f"{run_dir} was trained with other settings "
                     f"({' '.join(kept.get('settings', []))}); give another output directory"}
-        if kept.get("step", 0) >= spec.steps or (kept.get("status") == "failed" and kept.get("steps") == spec.steps):
+        current = kept.get("analysis_version", "") == version
+        if current and (kept.get("step", 0) >= spec.steps
+                        or (kept.get("status") == "failed" and kept.get("steps") == spec.steps)):
             return {**kept, **identity, "status": "skipped"}
     record = execute_run(spec, out)
     if record["status"] == "busy":
         return record
     try:
-        outcome = {**record, **analyse(spec, run_dir, record)}
+        outcome = {**record, **analyse(spec, run_dir, record), "analysis_version": version}
     except Exception as err:  # noqa: BLE001  (one unreadable run must not stop the others; nothing is recorded)
         return {**record, "status": "failed", "error": f"analysis: {type(err).__name__}: {err}"}
     if outcome.get("traceback"):
@@ -66,11 +69,12 @@ def recorded_run(spec: RunSpec, out: str | Path, analyse: Analyse) -> dict[str, 
 
 
 def train_and_collect(specs: Sequence[RunSpec], out: str | Path, worker: Callable[[RunSpec, str | Path], Any],
-                      *, train: bool = True, workers: int | None = None,
-                      progress: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
+                      *, train: bool = True, workers: int | None = None, progress: bool = True,
+                      version: str = "") -> tuple[list[dict[str, Any]], list[str]]:
     """Train what is missing of ``specs`` (unless ``train`` is False) with ``worker`` (a module-level
     ``functools.partial(recorded_run, analyse=...)``), then return, in plan order, the records of the runs that
-    reached their budget (or failed at it) and the run directories that have no such record yet."""
+    reached their budget (or failed at it) with an analysis of ``version``, and the run directories that have no
+    such record yet."""
     out = Path(out)
     if train:
         run_sweep(specs, out, workers=workers, progress=progress, worker=worker)
@@ -82,7 +86,8 @@ def train_and_collect(specs: Sequence[RunSpec], out: str | Path, worker: Callabl
         record = json.loads(path.read_text()) if path.is_file() else {}
         final = record.get("step", 0) >= spec.steps or (record.get("status") == "failed"
                                                           and record.get("steps") == spec.steps)
-        if record and final and record.get("settings") == list(spec.settings):
+        if (record and final and record.get("settings") == list(spec.settings)
+                and record.get("analysis_version", "") == version):
             # A run trained elsewhere (another machine sharing the grid) recorded its directory there: name it here.
             records.append({**record, "run_dir": str(path.parent)})
         else:
