@@ -696,7 +696,7 @@ def test_every_command_rejects_an_unusable_output_folder_in_one_line_before_work
 
     out = bad_output(kind, tmp_path)
     # The work of each command must not start: measuring, sampling, training.
-    for module, name in ((runtime, "time_calls"), (entropy, "simulate"), (multigoal, "make_agent"),
+    for module, name in ((runtime, "time_calls"), (entropy, "simulate"), (multigoal, "measure_policy"),
                          (sweep, "run_local")):
         monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail("the work started before the check"))
     assert main(output_commands(out, cli_run[1])[command]) == 2

@@ -25,7 +25,7 @@ from typing import Any
 
 from s2ac.experiments.outputs import dump_json
 from s2ac.experiments.sweep import RunSpec, execute_run, run_sweep
-from s2ac.training.files import write_text_atomically
+from s2ac.training.files import prepare_output_dir, write_text_atomically
 
 RECORD_FILE = "outcome.json"
 
@@ -75,11 +75,9 @@ def train_and_collect(specs: Sequence[RunSpec], out: str | Path, worker: Callabl
     ``functools.partial(recorded_run, analyse=...)``), then return, in plan order, the records of the runs that
     reached their budget (or failed at it) with an analysis of ``version``, and the run directories that have no
     such record yet."""
-    out = Path(out)
+    out = prepare_output_dir(out, "study directory")  # an unusable directory fails here, before any work
     if train:
         run_sweep(specs, out, workers=workers, progress=progress, worker=worker)
-    else:
-        out.mkdir(parents=True, exist_ok=True)
     records, missing = [], []
     for spec in specs:
         path = spec.run_dir(out) / RECORD_FILE
