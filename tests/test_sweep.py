@@ -109,7 +109,8 @@ def test_worker_flags_are_flags_xla_accepts(threads):
     assert all(flag.startswith("--") for flag in thread_flags(threads).split())
 
 
-def test_local_backend_runs_in_pinned_workers_and_a_rerun_skips(tmp_path):
+def test_local_backend_runs_in_pinned_workers_and_a_rerun_skips(tmp_path, monkeypatch):
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)  # the sweep's own cache, not the tests'
     specs = plan([ENV], ["sac"], [0, 1], 100, list(TINY))
     records = run_sweep(specs, tmp_path, "local", workers=1, progress=False)
     assert [r["status"] for r in records] == ["trained", "trained"], records
