@@ -62,7 +62,7 @@ from s2ac.envs.multigoal import (
 from s2ac.experiments import validation
 from s2ac.experiments.outputs import print_summary
 from s2ac.experiments.study import recorded_run, train_and_collect, write_study
-from s2ac.experiments.sweep import RunSpec, setting_names
+from s2ac.experiments.sweep import RunSpec, known_settings
 from s2ac.training.evaluation import evaluate
 from s2ac.training.files import MODEL_FILE, write_bytes_atomically
 
@@ -213,19 +213,13 @@ def plan(config: MultigoalConfig) -> list[RunSpec]:
                      PARTS[part].settings + ALGO_SETTINGS.get((part, algo), ()) + quick + config.settings
                      + ("autotune_alpha=false", f"alpha={alpha}"), label=f"{part}/alpha_{alpha:g}")
              for seed in config.seeds for part, algo, alpha in config.runs()]
-    specs = [_known_settings(spec) for spec in specs]
+    specs = [replace(spec, settings=known_settings(spec.algo, spec.settings)) for spec in specs]
     unused = [item for item in config.settings if not any(item in spec.settings for spec in specs)]
     if unused:
         raise ValueError(f"--set {', '.join(unused)}: no algorithm of the study has such a setting")
     part, algo, alpha = config.runs()[0]
     first = [s for s in specs if s.label == f"{part}/alpha_{alpha:g}" and s.algo == algo]
     return first + [s for s in specs if s not in first]
-
-
-def _known_settings(spec: RunSpec) -> RunSpec:
-    """The spec with only the settings its algorithm has (a part's settings name every algorithm's fields)."""
-    names = setting_names(spec.algo)
-    return replace(spec, settings=tuple(item for item in spec.settings if item.split("=", 1)[0] in names))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -84,7 +84,7 @@ def plan(envs: Sequence[str], algos: Sequence[str], seeds: Sequence[int], steps:
         keys[item] = item.split("=", 1)[0].strip()
     overridden = {keys[item] for item in settings}
     chosen = [item for item in defaults if keys[item] not in overridden] + list(settings)
-    per_algo = {algo: tuple(item for item in chosen if keys[item] in setting_names(algo)) for algo in algos}
+    per_algo = {algo: known_settings(algo, chosen) for algo in algos}
     unused = [item for item in settings if not any(item in given for given in per_algo.values())]
     if unused:
         raise ValueError(f"--set {', '.join(unused)}: no chosen algorithm ({', '.join(algos)}) has such a setting")
@@ -107,6 +107,12 @@ def setting_names(algo: str) -> set[str]:
 
     fields = {f.name for f in dataclasses.fields(ALGORITHMS[preset.algo].config_class)}
     return fields | {former for former, name in FORMER_NAMES.items() if name in fields}
+
+
+def known_settings(algo: str, items: Sequence[str]) -> tuple[str, ...]:
+    """The ``key=value`` assignments of ``items`` whose key the preset ``algo`` takes, in order."""
+    names = setting_names(algo)
+    return tuple(item for item in items if item.split("=", 1)[0].strip() in names)
 
 
 def run_status(run_dir: str | Path, steps: int) -> tuple[str, int]:
