@@ -123,9 +123,9 @@ def test_local_backend_runs_in_pinned_workers_and_a_rerun_skips(tmp_path, monkey
 
 def test_ray_backend_on_a_local_instance(tmp_path):
     pytest.importorskip("ray")
-    specs = plan([ENV], ["sac"], [0, 1], 100, list(TINY))
+    specs = plan([ENV], ["sac"], [0], 100, list(TINY))  # one run: the local backend's tests cover several
     records = run_sweep(specs, tmp_path, "ray", progress=False)
-    assert sorted(r["status"] for r in records) == ["trained", "trained"], records
+    assert [r["status"] for r in records] == ["trained"], records
     for spec in specs:
         assert run_status(spec.run_dir(tmp_path), 100) == ("done", 100)
         assert metrics_steps(spec.run_dir(tmp_path)) == [100]
