@@ -4,6 +4,7 @@ pool and the Ray backend on a local Ray instance, all with tiny budgets."""
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 
 from s2ac.algorithms.presets import ALGORITHM_NAMES, PRESETS, get_preset, make_agent
 from s2ac.cli import build_parser, main
+from s2ac.experiments.study import recorded_run
 from s2ac.experiments.sweep import RunSpec, execute_run, plan, run_status, run_sweep
 from s2ac.training import checkpoint
 
@@ -182,8 +184,6 @@ def test_sweep_and_presets_import_no_jax():
 
 
 def test_a_run_another_process_is_training_is_left_to_it(tmp_path):
-    import fcntl
-
     spec = RunSpec(ENV, "sac", 0, 100, TINY)
     spec.run_dir(tmp_path).parent.mkdir(parents=True)
     with open(spec.run_dir(tmp_path).parent / ".seed_0.lock", "w") as held:
@@ -191,3 +191,21 @@ def test_a_run_another_process_is_training_is_left_to_it(tmp_path):
         assert execute_run(spec, tmp_path)["status"] == "busy"
         assert not spec.run_dir(tmp_path).exists()
     assert execute_run(spec, tmp_path)["status"] == "trained"
+
+
+def _lock_is_held(spec: RunSpec, run_dir, record) -> dict:
+    with open(run_dir.parent / f".{run_dir.name}.lock", "w") as other:
+        try:
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return {"locked_while_read": True}
+    return {"locked_while_read": False}
+
+
+def test_a_study_reads_its_run_while_the_run_is_still_locked(tmp_path):
+    """Two processes sharing a study's grid: the one that trained a run also reads it, before the other may."""
+    spec = RunSpec(ENV, "sac", 0, 100, TINY)
+    outcome = recorded_run(spec, tmp_path, _lock_is_held, version="1")
+    assert outcome["status"] == "trained" and outcome["locked_while_read"] is True, outcome
+    assert json.loads((spec.run_dir(tmp_path) / "outcome.json").read_text())["locked_while_read"] is True
+    assert recorded_run(spec, tmp_path, _lock_is_held, version="1")["status"] == "skipped"

@@ -98,24 +98,30 @@ MAXENT_SETTINGS = ("random_steps=2000", "learning_starts=1000", "update_every=50
 # The authors' code: its departures (authors_compat), its half-mean bandwidth free to follow the particles, no
 # step limit; the rest are its defaults (docs/math.md section 11), which are this library's.
 AUTHORS_SETTINGS = ("authors_compat=true", "svgd_steps=10", "svgd_max_move=null", "min_kernel_variance=null")
-# Settings of one algorithm within a part (SQL's sampler particles in Haarnoja et al.'s example).
-ALGO_SETTINGS = {("classic", "sql"): ("num_particles=32",)}
 
 
 @dataclass(frozen=True)
 class Part:
     """One part of the study: a task, its algorithms, temperatures and the settings every run of it gets;
-    ``extra`` algorithms run only when ``--algos`` names them."""
+    ``extra`` algorithms run only when ``--algos`` names them; ``algo_settings``: (algorithm, settings) pairs
+    that only that algorithm's runs get, after the part's."""
 
     env: str
     algos: tuple[str, ...]
     alphas: tuple[float, ...]
     settings: tuple[str, ...]
     extra: tuple[str, ...] = ()
+    algo_settings: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def settings_of(self, algo: str) -> tuple[str, ...]:
+        """The settings every run of ``algo`` in this part gets."""
+        return self.settings + sum((items for name, items in self.algo_settings if name == algo), ())
 
 
 PARTS = {
-    "classic": Part(MULTIGOAL_ID, ("sql", "s2ac_phi_theta", "sac"), (10.0,), CLASSIC_SETTINGS),
+    # SQL's 32 sampler particles are Haarnoja et al.'s.
+    "classic": Part(MULTIGOAL_ID, ("sql", "s2ac_phi_theta", "sac"), (10.0,), CLASSIC_SETTINGS,
+                    algo_settings=(("sql", ("num_particles=32",)),)),
     # Amortized S2AC acts with its one-pass sampler f_psi (Figure 17); SAC-NF is the paper's flow baseline.
     "maxent": Part(MULTIGOAL_MAXENT_ID, ("s2ac_phi", "s2ac_phi_theta", "sac", "sql"), (1.0, 3.0, 10.0),
                    MAXENT_SETTINGS, extra=("s2ac_amortized", "sacnf")),
@@ -210,7 +216,7 @@ def plan(config: MultigoalConfig) -> list[RunSpec]:
     order."""
     quick = QUICK_SETTINGS if config.quick else ()
     specs = [RunSpec(PARTS[part].env, algo, seed, config.steps,
-                     PARTS[part].settings + ALGO_SETTINGS.get((part, algo), ()) + quick + config.settings
+                     PARTS[part].settings_of(algo) + quick + config.settings
                      + ("autotune_alpha=false", f"alpha={alpha}"), label=f"{part}/alpha_{alpha:g}")
              for seed in config.seeds for part, algo, alpha in config.runs()]
     specs = [replace(spec, settings=known_settings(spec.algo, spec.settings)) for spec in specs]

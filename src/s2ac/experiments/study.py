@@ -55,17 +55,19 @@ def recorded_run(spec: RunSpec, out: str | Path, analyse: Analyse, version: str 
         if current and (kept.get("step", 0) >= spec.steps
                         or (kept.get("status") == "failed" and kept.get("steps") == spec.steps)):
             return {**kept, **identity, "status": "skipped"}
-    record = execute_run(spec, out)
-    if record["status"] == "busy":
-        return record
-    try:
-        outcome = {**record, **analyse(spec, run_dir, record), "analysis_version": version}
-    except Exception as err:  # noqa: BLE001  (one unreadable run must not stop the others; nothing is recorded)
-        return {**record, "status": "failed", "error": f"analysis: {type(err).__name__}: {err}"}
-    if outcome.get("traceback"):
-        write_text_atomically(run_dir / "error.txt", outcome.pop("traceback"))
-    write_text_atomically(path, json.dumps(finite(outcome), indent=1))
-    return outcome
+
+    def record_analysis(record: dict[str, Any]) -> dict[str, Any]:
+        # Called with the run still locked: another process sharing the grid finds it busy, then recorded.
+        try:
+            outcome = {**record, **analyse(spec, run_dir, record), "analysis_version": version}
+        except Exception as err:  # noqa: BLE001  (one unreadable run must not stop the others; nothing is recorded)
+            return {**record, "status": "failed", "error": f"analysis: {type(err).__name__}: {err}"}
+        if outcome.get("traceback"):
+            write_text_atomically(run_dir / "error.txt", outcome.pop("traceback"))
+        write_text_atomically(path, json.dumps(finite(outcome), indent=1))
+        return outcome
+
+    return execute_run(spec, out, then=record_analysis)
 
 
 def train_and_collect(specs: Sequence[RunSpec], out: str | Path, worker: Callable[[RunSpec, str | Path], Any],

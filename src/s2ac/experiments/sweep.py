@@ -135,9 +135,11 @@ def thread_flags(threads: int) -> str:
     return "--xla_cpu_multi_thread_eigen=false" if threads <= 1 else ""
 
 
-def execute_run(spec: RunSpec, out: str | Path) -> dict[str, Any]:
+def execute_run(spec: RunSpec, out: str | Path,
+                then: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Bring one run to its budget: skip it if done, resume it if interrupted, else start it. Returns a record
-    of what happened (a failed run's record holds the error; it does not raise)."""
+    of what happened (a failed run's record holds the error; it does not raise), or what ``then`` makes of it,
+    called while the run is still locked (a study's reading of the run is then done once, by this process)."""
     run_dir = spec.run_dir(out)
     record: dict[str, Any] = {**asdict(spec), "settings": list(spec.settings), "run_dir": str(run_dir)}
     start = time.perf_counter()
@@ -149,7 +151,8 @@ def execute_run(spec: RunSpec, out: str | Path) -> dict[str, Any]:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return {**record, "status": "busy", "time_s": 0.0}
-        return _execute_locked(spec, run_dir, record, start)
+        record = _execute_locked(spec, run_dir, record, start)
+        return record if then is None else then(record)
 
 
 def _execute_locked(spec: RunSpec, run_dir: Path, record: dict[str, Any], start: float) -> dict[str, Any]:
