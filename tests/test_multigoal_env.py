@@ -28,6 +28,7 @@ from s2ac.envs import (
     make_env,
     segments_intersect,
 )
+from s2ac.envs.multigoal import task_settings
 
 INFO_KEYS = {"goal", "blocked", "position", "distance"}
 
@@ -502,3 +503,11 @@ def test_start_noise_defaults_to_each_reference_and_is_seeded(env_id, std):
 def test_bad_start_noise_is_rejected(noise):
     with pytest.raises(ValueError, match="start_noise must be a non-negative number"):
         MultiGoalEnv(start_noise=noise)
+
+
+def test_task_settings_are_what_each_id_builds_its_environment_with():
+    for env_id in MULTIGOAL_IDS:
+        env = gym.make(env_id).unwrapped
+        assert env.goal_radius == task_settings(env_id)["goal_radius"]
+    with pytest.raises(ValueError, match="unknown multi-goal task 'Hopper-v5'"):
+        task_settings("Hopper-v5")

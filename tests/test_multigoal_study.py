@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -177,8 +178,6 @@ def test_quick_and_s2ac_alias_from_the_command_line():
 
 
 def test_a_larger_budget_resumes_every_agent_and_measures_it_again(micro_run, tmp_path):
-    import shutil
-
     out, _ = micro_run
     shutil.copytree(out, tmp_path / "study")
     longer = run_study(micro_config(steps=120), tmp_path / "study", progress=False, plots=False)
@@ -187,8 +186,6 @@ def test_a_larger_budget_resumes_every_agent_and_measures_it_again(micro_run, tm
 
 
 def test_a_run_directory_trained_with_other_settings_is_refused_not_mixed(micro_run, tmp_path):
-    import shutil
-
     out, _ = micro_run
     shutil.copytree(out, tmp_path / "study")
     other = micro_config(settings=(*MICRO_SETTINGS, "critic_lr=0.002"), parts=("classic",))

@@ -287,6 +287,13 @@ class MultiGoalEnv(gym.Env):
         super().close()
 
 
+def task_settings(env_id: str) -> dict[str, Any]:
+    """The settings a registered multi-goal id builds its environment with (goals, goal_radius, walls, ...)."""
+    if env_id not in _SPECS:
+        raise ValueError(f"unknown multi-goal task {env_id!r}; expected one of {', '.join(MULTIGOAL_IDS)}")
+    return dict(_SPECS[env_id])
+
+
 def register_envs() -> None:
     """Registers the four multi-goal ids with Gymnasium; idempotent (ids already registered are kept)."""
     for env_id, kwargs in _SPECS.items():

@@ -21,8 +21,7 @@ from typing import Any
 import numpy as np
 
 from s2ac.algorithms.presets import PRESETS
-from s2ac.envs import make_env
-from s2ac.envs.multigoal import WALL
+from s2ac.envs.multigoal import WALL, task_settings
 from s2ac.experiments.multigoal import EVALUATION_FILE, GOALS, PLANE, axis_points
 from s2ac.experiments.outputs import pyplot
 from s2ac.training.files import METRICS_FILE
@@ -37,7 +36,7 @@ def _goal_color(index: int) -> str:
 def _plane(ax, env: str, wall: bool = False) -> None:
     from matplotlib.patches import Circle
 
-    radius = make_env(env).unwrapped.goal_radius
+    radius = task_settings(env)["goal_radius"]
     for i, goal in enumerate(GOALS[env]):
         ax.add_patch(Circle(goal, radius, color=_goal_color(i), alpha=0.35, lw=0))
         ax.text(goal[0], goal[1] + 0.7, f"G{i + 1}", ha="center", fontsize=7)

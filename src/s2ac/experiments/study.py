@@ -19,12 +19,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from s2ac.experiments.outputs import dump_json
-from s2ac.experiments.sweep import RunSpec, execute_run, run_sweep
+from s2ac.experiments.sweep import RunSpec, execute_run, run_identity, run_sweep
 from s2ac.training.files import prepare_output_dir, write_text_atomically
 
 RECORD_FILE = "outcome.json"
@@ -44,16 +43,14 @@ def recorded_run(spec: RunSpec, out: str | Path, analyse: Analyse, version: str 
     run is not retrained)."""
     run_dir = spec.run_dir(out)
     path = run_dir / RECORD_FILE
-    identity = {**asdict(spec), "settings": list(spec.settings), "run_dir": str(run_dir)}
+    identity = run_identity(spec, out)
     if path.is_file():
         kept = json.loads(path.read_text())
         if kept.get("settings") != list(spec.settings):
             # The run directory does not depend on the settings: resuming would silently mix two configurations.
             return {**identity, "status": "failed", "error": f"{run_dir} was trained with other settings "
                     f"({' '.join(kept.get('settings', []))}); give another output directory"}
-        current = kept.get("analysis_version", "") == version
-        if current and (kept.get("step", 0) >= spec.steps
-                        or (kept.get("status") == "failed" and kept.get("steps") == spec.steps)):
+        if is_final(kept, spec, version):
             return {**kept, **identity, "status": "skipped"}
 
     def record_analysis(record: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +67,14 @@ def recorded_run(spec: RunSpec, out: str | Path, analyse: Analyse, version: str 
     return execute_run(spec, out, then=record_analysis)
 
 
+def is_final(record: dict[str, Any], spec: RunSpec, version: str) -> bool:
+    """Whether a run's record is its last for ``spec``: made with the spec's settings and an analysis of
+    ``version``, at the spec's budget (or beyond), or failed at that budget (not retried there)."""
+    return (record.get("settings") == list(spec.settings) and record.get("analysis_version", "") == version
+            and (record.get("step", 0) >= spec.steps
+                 or (record.get("status") == "failed" and record.get("steps") == spec.steps)))
+
+
 def train_and_collect(specs: Sequence[RunSpec], out: str | Path, worker: Callable[[RunSpec, str | Path], Any],
                       *, train: bool = True, workers: int | None = None, progress: bool = True,
                       version: str = "") -> tuple[list[dict[str, Any]], list[str]]:
@@ -84,10 +89,7 @@ def train_and_collect(specs: Sequence[RunSpec], out: str | Path, worker: Callabl
     for spec in specs:
         path = spec.run_dir(out) / RECORD_FILE
         record = json.loads(path.read_text()) if path.is_file() else {}
-        final = record.get("step", 0) >= spec.steps or (record.get("status") == "failed"
-                                                          and record.get("steps") == spec.steps)
-        if (record and final and record.get("settings") == list(spec.settings)
-                and record.get("analysis_version", "") == version):
+        if record and is_final(record, spec, version):
             # A run trained elsewhere (another machine sharing the grid) recorded its directory there: name it here.
             records.append({**record, "run_dir": str(path.parent)})
         else:

@@ -135,13 +135,18 @@ def thread_flags(threads: int) -> str:
     return "--xla_cpu_multi_thread_eigen=false" if threads <= 1 else ""
 
 
+def run_identity(spec: RunSpec, out: str | Path) -> dict[str, Any]:
+    """What every record of a run starts with: its spec (settings as a list, as JSON keeps them) and directory."""
+    return {**asdict(spec), "settings": list(spec.settings), "run_dir": str(spec.run_dir(out))}
+
+
 def execute_run(spec: RunSpec, out: str | Path,
                 then: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Bring one run to its budget: skip it if done, resume it if interrupted, else start it. Returns a record
     of what happened (a failed run's record holds the error; it does not raise), or what ``then`` makes of it,
     called while the run is still locked (a study's reading of the run is then done once, by this process)."""
     run_dir = spec.run_dir(out)
-    record: dict[str, Any] = {**asdict(spec), "settings": list(spec.settings), "run_dir": str(run_dir)}
+    record = run_identity(spec, out)
     start = time.perf_counter()
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     # Two sweeps over one directory (a second machine, a second command) share the work: a run another
