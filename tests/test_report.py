@@ -335,3 +335,31 @@ def test_the_report_without_figures_does_not_import_them(d4rl_dir, tmp_path, mon
             "print('s2ac.experiments.report_plots' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_runs_of_one_preset_with_different_settings_are_compared_as_two(tmp_path):
+    def config(**values):
+        return {"gamma": 0.99, "actor_hidden": [256, 256], **values}
+
+    for seed in range(3):
+        for tuned, end in ((True, 900.0), (False, 100.0)):
+            run = write_run(tmp_path, f"s2ac_{tuned}/{seed}", algo="s2ac", variant="phi_theta", env="Pendulum-v1",
+                            seed=seed, returns=[0.0, end + seed])
+            description = json.loads((run / "config.json").read_text())
+            description["config"].update(config(autotune_alpha=tuned))
+            (run / "config.json").write_text(json.dumps(description))
+        sac = write_run(tmp_path, f"sac/{seed}", algo="sac", env="Pendulum-v1", seed=seed, returns=[0.0, 500.0 + seed])
+        description = json.loads((sac / "config.json").read_text())
+        description["config"] = config(autotune_alpha=True) if seed else {"gamma": 0.99}  # older run: fewer keys
+        (sac / "config.json").write_text(json.dumps(description))
+    runs = rep.load_runs(tmp_path)
+    assert {r.algo for r in runs} == {"s2ac_phi_theta[autotune_alpha=false]", "s2ac_phi_theta[autotune_alpha=true]",
+                                      "sac"}
+    assert {r.label for r in runs} >= {"S2AC(phi,theta) [autotune_alpha=true]", "SAC"}
+    result = rep.build_report(tmp_path, reps=REPS, figures=False)
+    improvement = {(e["x"], e["y"]): e["estimate"] for e in result["probability_of_improvement"]}
+    assert improvement == {("s2ac_phi_theta[autotune_alpha=false]", "sac"): 0.0,
+                           ("s2ac_phi_theta[autotune_alpha=true]", "sac"): 1.0}
+    assert "| S2AC(phi,theta) [autotune_alpha=false] |" in (tmp_path / "report" / "report.md").read_text()
+    assert rep.setting_groups(["sac", "sac"], [{"hidden": [64, 64]}, {"hidden": [32]}]) == [
+        "sac[hidden=[64,64]]", "sac[hidden=[32]]"]

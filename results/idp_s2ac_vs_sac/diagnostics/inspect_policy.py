@@ -1,5 +1,9 @@
-import numpy as np, jax, gymnasium as gym
+import gymnasium as gym
+import jax
+import numpy as np
+
 from s2ac.algorithms.base import OffPolicyAgent
+
 for d in ["runs/cmp-idp/InvertedDoublePendulum-v5/s2ac_phi_theta/seed_0"]:
     agent = OffPolicyAgent.load(d + "/model.npz")
     env = gym.make("InvertedDoublePendulum-v5")

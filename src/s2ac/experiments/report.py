@@ -5,6 +5,9 @@ sweep write). Choices, all recorded in ``report.json``:
 
 - *Final score* of a run: the mean of ``eval_return_mean`` over its last ``last`` evaluations (all of them when
   it has fewer, with a warning).
+- *Groups*: runs are grouped by preset; runs of one preset whose configs differ are split by the values that
+  differ (``S2AC(phi,theta) [autotune_alpha=false]`` and ``[autotune_alpha=true]``), so that two settings of
+  one algorithm are compared as two algorithms.
 - *Curves*: the seeds of one (task, algorithm) are put on one grid of steps. Identical step sets are used as
   they are; otherwise each seed is linearly interpolated onto the union of the seeds' steps inside the range
   that every seed covers (no extrapolation: the curve ends with the shortest seed). Each seed is then smoothed
@@ -65,7 +68,8 @@ IMPROVING = "s2ac"
 
 @dataclass(frozen=True, eq=False)
 class Run:
-    """One run directory: its algorithm (a preset name), task, seed and evaluation curve."""
+    """One run directory: its group (a preset name, with the settings that set it apart from the preset's other
+    runs, see :func:`setting_groups`), task, seed and evaluation curve."""
 
     path: Path
     algo: str
@@ -76,18 +80,47 @@ class Run:
     returns: np.ndarray  # eval_return_mean at those steps
 
 
+def _preset(algo: str) -> str:
+    """The preset of a group: ``"s2ac_phi_theta[autotune_alpha=false]"`` -> ``"s2ac_phi_theta"``."""
+    return algo.partition("[")[0]
+
+
 def _label(algo: str) -> str:
-    return PRESETS[algo].label if algo in PRESETS else algo
+    preset, _, settings = algo.partition("[")
+    label = PRESETS[preset].label if preset in PRESETS else preset
+    return f"{label} [{settings}" if settings else label
 
 
 def _algorithm(algo: str) -> str:
-    """The algorithm a preset runs (the presets table's ``algo``)."""
-    return PRESETS[algo].algo if algo in PRESETS else algo
+    """The algorithm a group's preset runs (the presets table's ``algo``)."""
+    preset = _preset(algo)
+    return PRESETS[preset].algo if preset in PRESETS else preset
 
 
 def _algo_order(algo: str) -> tuple[int, str]:
-    names = list(PRESETS)
-    return (names.index(algo), "") if algo in names else (len(names), algo)
+    names, preset = list(PRESETS), _preset(algo)
+    return (names.index(preset), algo) if preset in names else (len(names), algo)
+
+
+def _setting(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":")) if not isinstance(value, str) else value
+
+
+def setting_groups(presets: Sequence[str], configs: Sequence[dict[str, Any]]) -> list[str]:
+    """Each run's group: its preset, followed by the config values that tell it apart from the same preset's
+    other runs (``"s2ac_phi_theta[autotune_alpha=false]"``), so that one report compares two settings of one
+    algorithm. A key some of those runs lack (written by an older version) does not split them."""
+    members: dict[str, list[int]] = {}
+    for i, preset in enumerate(presets):
+        members.setdefault(preset, []).append(i)
+    groups = list(presets)
+    for preset, indices in members.items():
+        shared = set.intersection(*(set(configs[i]) for i in indices))
+        varying = sorted(k for k in shared if len({_setting(configs[i][k]) for i in indices}) > 1)
+        if varying:
+            for i in indices:
+                groups[i] = preset + "[" + ", ".join(f"{k}={_setting(configs[i][k])}" for k in varying) + "]"
+    return groups
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -137,17 +170,19 @@ def load_runs(root: str | Path, skipped: list[str] | None = None) -> list[Run]:
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"run directory {str(root)!r} does not exist or is not a directory")
-    runs = []
+    found = []
     for config_path in sorted(root.rglob(CONFIG_FILE)):
         run_dir = config_path.parent
         if not (run_dir / METRICS_FILE).is_file():
             continue
         description = _read_config(config_path)
         try:
-            algo = preset_of(description)
+            preset = preset_of(description)
             seed = int(description["seed"])
         except (TypeError, ValueError) as err:
             raise ValueError(f"{config_path}: {err}") from err
+        if not isinstance(description["config"], dict):
+            raise ValueError(f"{config_path}: 'config' is not a JSON object")
         try:
             steps, returns = _read_metrics(run_dir / METRICS_FILE)
         except NotEvaluatedError as err:
@@ -155,10 +190,12 @@ def load_runs(root: str | Path, skipped: list[str] | None = None) -> list[Run]:
                 raise
             skipped.append(str(err))
             continue
-        runs.append(Run(run_dir, algo, _label(algo), str(description["env"]), seed, steps, returns))
-    if not runs:
+        found.append((run_dir, preset, description, seed, steps, returns))
+    if not found:
         raise ValueError(f"no runs under {str(root)!r}: expected directories holding config.json and metrics.csv")
-    return runs
+    groups = setting_groups([f[1] for f in found], [f[2]["config"] for f in found])
+    return [Run(run_dir, group, _label(group), str(description["env"]), seed, steps, returns)
+            for group, (run_dir, _, description, seed, steps, returns) in zip(groups, found, strict=True)]
 
 
 def final_score(run: Run, last: int = 1) -> float:

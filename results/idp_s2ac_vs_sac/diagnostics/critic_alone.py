@@ -1,0 +1,57 @@
+"""Can the critic fit its target when the actor and alpha stand still? From a run's last checkpoint, train
+only the critic (and its Polyak target) for UPDATES updates on the run's replay data, actor and alpha frozen,
+and print its loss on fresh batches every EVERY updates. A loss that falls to SAC's level says the run's high
+critic loss is the target moving (actor, alpha); one that stays high says the target itself is hard to fit.
+
+    python results/idp_s2ac_vs_sac/diagnostics/critic_alone.py RUN_DIR [RUN_DIR ...] [--svgd-steps L]
+
+With ``--svgd-steps L`` an S2AC run's target draws its next actions with L SVGD steps instead of its own.
+"""
+
+import dataclasses
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from s2ac.algorithms.actor_critic import soft_td_target, update_critic, update_targets
+from s2ac.training.loop import resume
+
+UPDATES, EVERY = 3000, 500
+
+
+def losses(run_dir: str, svgd_steps: int | None) -> list[float]:
+    agent = resume(run_dir)
+    if svgd_steps is not None:
+        agent.config = dataclasses.replace(agent.config, svgd_steps=svgd_steps)
+    buffer, rng = agent.trainer.buffer, np.random.default_rng(0)
+
+    @jax.jit
+    def step(state, batch, key):
+        sample = agent.policy(state.actor, state.critic, batch.next_obs, key, state.alpha)
+        target = soft_td_target(state.target_critic, batch, sample, state.alpha, agent.config.gamma)
+        state, metrics = update_critic(state, batch, target, agent.optimizers)
+        return update_targets(state, agent.config.polyak), metrics["critic_loss"]
+
+    state, key, trace, window = agent.state, jax.random.PRNGKey(0), [], []
+    for i in range(UPDATES):
+        batch = jax.tree.map(lambda x: jnp.asarray(x[0]), buffer.sample(rng, agent.config.batch_size))
+        key, sub = jax.random.split(key)
+        state, loss = step(state, batch, sub)
+        window.append(float(loss))
+        if (i + 1) % EVERY == 0:
+            trace.append(float(np.mean(window)))
+            window = []
+    return trace
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    steps = None
+    if "--svgd-steps" in args:
+        at = args.index("--svgd-steps")
+        steps, args = int(args[at + 1]), args[:at] + args[at + 2:]
+    print(f"critic loss, mean over each {EVERY} critic-only updates (actor and alpha frozen), svgd_steps={steps}")
+    for d in args:
+        print(d, " ".join(f"{x:.1f}" for x in losses(d, steps)), flush=True)
