@@ -361,5 +361,8 @@ def test_runs_of_one_preset_with_different_settings_are_compared_as_two(tmp_path
     assert improvement == {("s2ac_phi_theta[autotune_alpha=false]", "sac"): 0.0,
                            ("s2ac_phi_theta[autotune_alpha=true]", "sac"): 1.0}
     assert "| S2AC(phi,theta) [autotune_alpha=false] |" in (tmp_path / "report" / "report.md").read_text()
-    assert rep.setting_groups(["sac", "sac"], [{"hidden": [64, 64]}, {"hidden": [32]}]) == [
+    assert rep.setting_groups(["sac", "sac"], ["Hopper-v5"] * 2, [{"hidden": [64, 64]}, {"hidden": [32]}]) == [
         "sac[hidden=[64,64]]", "sac[hidden=[32]]"]
+    # A per-task setting does not split an algorithm.
+    assert rep.setting_groups(["sac", "sac"], ["Hopper-v5", "Pendulum-v1"], [{"hidden": [64]}, {"hidden": [32]}]) == [
+        "sac", "sac"]

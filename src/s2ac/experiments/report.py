@@ -106,15 +106,16 @@ def _setting(value: Any) -> str:
     return json.dumps(value, separators=(",", ":")) if not isinstance(value, str) else value
 
 
-def setting_groups(presets: Sequence[str], configs: Sequence[dict[str, Any]]) -> list[str]:
+def setting_groups(presets: Sequence[str], envs: Sequence[str], configs: Sequence[dict[str, Any]]) -> list[str]:
     """Each run's group: its preset, followed by the config values that tell it apart from the same preset's
-    other runs (``"s2ac_phi_theta[autotune_alpha=false]"``), so that one report compares two settings of one
-    algorithm. A key some of those runs lack (written by an older version) does not split them."""
-    members: dict[str, list[int]] = {}
-    for i, preset in enumerate(presets):
-        members.setdefault(preset, []).append(i)
+    other runs on its task (``"s2ac_phi_theta[autotune_alpha=false]"``), so that one report compares two settings
+    of one algorithm. A value that differs only between tasks (a per-task setting) does not split, nor does a key
+    some of the runs lack (written by an older version)."""
+    members: dict[tuple[str, str], list[int]] = {}
+    for i, kind in enumerate(zip(presets, envs, strict=True)):
+        members.setdefault(kind, []).append(i)
     groups = list(presets)
-    for preset, indices in members.items():
+    for (preset, _), indices in members.items():
         shared = set.intersection(*(set(configs[i]) for i in indices))
         varying = sorted(k for k in shared if len({_setting(configs[i][k]) for i in indices}) > 1)
         if varying:
@@ -193,7 +194,7 @@ def load_runs(root: str | Path, skipped: list[str] | None = None) -> list[Run]:
         found.append((run_dir, preset, description, seed, steps, returns))
     if not found:
         raise ValueError(f"no runs under {str(root)!r}: expected directories holding config.json and metrics.csv")
-    groups = setting_groups([f[1] for f in found], [f[2]["config"] for f in found])
+    groups = setting_groups([f[1] for f in found], [str(f[2]["env"]) for f in found], [f[2]["config"] for f in found])
     return [Run(run_dir, group, _label(group), str(description["env"]), seed, steps, returns)
             for group, (run_dir, _, description, seed, steps, returns) in zip(groups, found, strict=True)]
 
