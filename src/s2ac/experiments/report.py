@@ -191,12 +191,13 @@ def load_runs(root: str | Path, skipped: list[str] | None = None) -> list[Run]:
                 raise
             skipped.append(str(err))
             continue
-        found.append((run_dir, preset, description, seed, steps, returns))
+        found.append((run_dir, preset, str(description["env"]), description["config"], seed, steps, returns))
     if not found:
         raise ValueError(f"no runs under {str(root)!r}: expected directories holding config.json and metrics.csv")
-    groups = setting_groups([f[1] for f in found], [str(f[2]["env"]) for f in found], [f[2]["config"] for f in found])
-    return [Run(run_dir, group, _label(group), str(description["env"]), seed, steps, returns)
-            for group, (run_dir, _, description, seed, steps, returns) in zip(groups, found, strict=True)]
+    _, presets, envs, configs, *_ = zip(*found, strict=True)
+    groups = setting_groups(presets, envs, configs)
+    return [Run(run_dir, group, _label(group), env, seed, steps, returns)
+            for group, (run_dir, _, env, _, seed, steps, returns) in zip(groups, found, strict=True)]
 
 
 def final_score(run: Run, last: int = 1) -> float:
