@@ -48,6 +48,11 @@ def test_results_schema_and_measures(micro_run):
         states = len(multigoal.CRITICAL_STATES[run["env"]])
         assert len(run["modes"]) == states and all(m >= 1 for m in run["modes"])
         assert sum(run["start_direction_shares"].values()) == pytest.approx(1.0)
+        # The goal-mode profile: one (width, goal modes, fit's goal modes) per width, the default width's as recorded.
+        widths = Measures().profile_bandwidths
+        assert [w for w, _, _ in run["goal_modes_by_bandwidth"]] == list(widths)
+        at_default = dict((w, (a, b)) for w, a, b in run["goal_modes_by_bandwidth"])[Measures().mode_bandwidth]
+        assert at_default == (run["goal_modes_at_start"], run["gaussian_fit_goal_modes_at_start"])
         assert len(run["grad_l1"]) == states and len(run["hessian_l1"]) == states
         with np.load(f"{run['run_dir']}/{multigoal.EVALUATION_FILE}") as arrays:
             assert arrays["positions"].shape[0] == 4 and arrays["samples"].shape == (states, 16, 2)
@@ -112,6 +117,18 @@ def test_mode_count_separates_a_multigoal_policy_from_a_wide_unimodal_one():
     assert len(multigoal.gaussian_fit_modes(np.clip(two, -1, 1), 0.2, 0.05, seed=0)) == 1  # its unimodal fit
     # A third cluster with 2% of the samples is not a mode.
     assert count(np.concatenate([two, rng.normal([0.0, -0.8], 0.05, (20, 2))])) == 2
+
+
+def test_the_default_kernel_width_separates_four_clusters_on_a_ring_and_finds_no_noise_modes():
+    # S2AC's particles at the start of the classic task: four clusters (std 0.15) at radius 0.6, between which a
+    # kernel as wide as the clusters fills the valleys (a width of 0.2 finds three).
+    rng = np.random.default_rng(0)
+    width = Measures().mode_bandwidth
+    ring = np.concatenate([rng.normal(c, 0.15, (250, 2)) for c in ([0.6, 0], [-0.6, 0], [0, 0.6], [0, -0.6])])
+    count = lambda s: multigoal.count_modes(np.clip(s, -1, 1), width, 0.05)  # noqa: E731
+    assert count(ring) == 4 and len(multigoal.gaussian_fit_modes(np.clip(ring, -1, 1), width, 0.05, seed=0)) == 1
+    assert count(rng.uniform(-1, 1, (1000, 2))) == 1
+    assert count(np.tanh(rng.normal(0.0, 0.6, (1000, 2)))) == 1
 
 
 def test_direction_shares_point_actions_at_the_nearest_goal_direction():

@@ -28,8 +28,9 @@ is measured per policy (the paper's claim is about policies, not seeds):
   the samples, with a valley between them) and, at the start, how many goals a mode points at
   (:func:`goal_modes`), against the same for the unimodal tanh-Gaussian fitted to the same samples (a wide
   unimodal policy squashed into the box has modes in its corners, between the goals' directions); a policy is
-  multimodal at the start when at least two goals have a mode and more than for its fit; and how the samples
-  at the start spread over the directions of the goals;
+  multimodal at the start when at least two goals have a mode and more than for its fit; the same goal-mode
+  counts at several kernel widths (``profile_bandwidths``: the count depends on the width, and the record shows
+  how); and how the samples at the start spread over the directions of the goals;
 - the smoothness of the learned ``min_k Q`` in the action (Figures 14-15) and ``q_0`` at the critical states.
 """
 
@@ -67,8 +68,9 @@ from s2ac.training.evaluation import evaluate
 from s2ac.training.files import MODEL_FILE, write_bytes_atomically
 
 EVALUATION_FILE = "evaluation.npz"
-# What the records hold: a record of another version is measured again from its run (2: modes located, goal modes).
-MEASURES_VERSION = "2"
+# What the records hold: a record of another version is measured again from its run (2: modes located, goal modes;
+# 3: kernel width 0.1, goal modes at several widths).
+MEASURES_VERSION = "3"
 WALL_ENVS = {MULTIGOAL_ID: MULTIGOAL_OBSTACLE_ID, MULTIGOAL_MAXENT_ID: MULTIGOAL_MAXENT_OBSTACLE_ID}
 GOALS = {MULTIGOAL_ID: MULTIGOAL_GOALS, MULTIGOAL_MAXENT_ID: MAXENT_GOALS}
 GOAL_NAMES = {MULTIGOAL_ID: ("G1", "G2", "G3", "G4"), MULTIGOAL_MAXENT_ID: ("G1", "G2", "G3")}
@@ -141,8 +143,12 @@ class Measures:
 
     test_episodes: int = 50
     samples: int = 1000  # policy samples per critical state
-    mode_bandwidth: float = 0.2  # the kernel width (action units) of the mode count
+    # The kernel width (action units) of the mode count. The kernel's variance adds to each cluster's: four clusters
+    # of std 0.15 at radius 0.6 (S2AC's particles at the start of the classic task) are four modes at widths 0.1
+    # and 0.15 and three at 0.2, while at 0.05 sampling noise makes a second mode in a wide tanh-Gaussian.
+    mode_bandwidth: float = 0.1
     min_mode_share: float = 0.05  # a mode holds at least this share of the samples
+    profile_bandwidths: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2)  # widths of the goal-mode profile at the start
     action_grid: int = 21  # actions per axis for the Q-landscape and its smoothness
     state_grid: int = 15  # states per axis for the entropy heatmap
     grid_samples: int = 40  # policy samples per grid state
@@ -192,6 +198,8 @@ class MultigoalConfig:
         for name in ("test_episodes", "samples", "action_grid", "state_grid", "grid_samples"):
             validation.check_int("--test-episodes" if name == "test_episodes" else name, getattr(m, name), minimum=2)
         validation.check_positive("mode_bandwidth", m.mode_bandwidth)
+        for width in m.profile_bandwidths:
+            validation.check_positive("profile_bandwidths", width)
         if not 0 < m.min_mode_share <= 1:
             raise ValueError(f"min_mode_share must be in (0, 1], got {m.min_mode_share!r}")
         if not self.runs():
@@ -391,6 +399,9 @@ def measure_policy(agent: OffPolicyAgent, env_id: str, seed: int,
     start_goal_modes = goal_modes(modes[0], goals, critical[0])
     fit_goal_modes = goal_modes(baseline[0], goals, critical[0])
     origin_directions = direction_shares(actions[0], goals, critical[0])
+    profile = [[width, goal_modes(find_modes(actions[0], width, m.min_mode_share), goals, critical[0]),
+                goal_modes(gaussian_fit_modes(actions[0], width, m.min_mode_share, seed), goals, critical[0])]
+               for width in m.profile_bandwidths]
     q0 = agent.initial_distribution(critical)
     plain_goals, wall_goals = goal_statistics(plain["goals"], len(goals)), goal_statistics(wall["goals"], len(goals))
     record = {
@@ -408,6 +419,7 @@ def measure_policy(agent: OffPolicyAgent, env_id: str, seed: int,
         "gaussian_fit_modes_at_start": np.round(baseline[0], 3).tolist(),
         "goal_modes_at_start": start_goal_modes, "gaussian_fit_goal_modes_at_start": fit_goal_modes,
         "multimodal_at_start": bool(start_goal_modes >= 2 and start_goal_modes > fit_goal_modes),
+        "goal_modes_by_bandwidth": profile,
         "start_direction_shares": dict(zip(names, origin_directions, strict=True)),
         "grad_l1": np.abs(np.asarray(grad)).sum(-1).mean(-1).tolist(),
         "hessian_l1": np.abs(np.asarray(hess)).sum((-1, -2)).mean(-1).tolist(),
@@ -462,6 +474,7 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                      "multimodal_policies": sum(r["multimodal_at_start"] for r in mine),
                      "goal_modes_at_start": [r["goal_modes_at_start"] for r in mine],
                      "gaussian_fit_goal_modes_at_start": [r["gaussian_fit_goal_modes_at_start"] for r in mine],
+                     "goal_modes_by_bandwidth": [r["goal_modes_by_bandwidth"] for r in mine],
                      "entropy_at_start": _mean([r["entropy"][0] if r["entropy"] else None for r in mine]),
                      "grad_l1_mean": _mean([_mean(r["grad_l1"]) for r in mine]),
                      "hessian_l1_mean": _mean([_mean(r["hessian_l1"]) for r in mine])})
@@ -485,8 +498,9 @@ def format_summary(results: dict[str, Any]) -> str:
              f"{cfg['measures']['test_episodes']} stochastic test episodes per agent",
              "shares: test episodes ending at each goal / none (mean over seeds); reached: distinct goals (mean); "
              "H(goal): entropy of the goal distribution; goal modes: per seed, goals a mode of the policy at the "
-             "start points at, v those of its tanh-Gaussian fit; multimodal: policies with at least two goal modes "
-             "and more than the fit (of seeds)", ""]
+             f"start points at, v those of its tanh-Gaussian fit (kernel width {cfg['measures']['mode_bandwidth']:g}; "
+             "'by width': the same at other widths); multimodal: policies with at least two goal modes and more "
+             "than the fit (of seeds)", ""]
     for part in dict.fromkeys(r["part"] for r in results["aggregate"]):
         rows = [r for r in results["aggregate"] if r["part"] == part]
         lines.append(f"[{part}] {rows[0]['env']}")
@@ -500,6 +514,8 @@ def format_summary(results: dict[str, Any]) -> str:
                          f"reached {r['goals_reached']:.1f} H(goal) {r['goal_entropy']:.2f} | multimodal "
                          f"{r['multimodal_policies']}/{r['seeds']} goal modes {modes} | H(pi) at start "
                          f"{_fmt(r['entropy_at_start'], '.2f')} | return {r['mean_return']:.1f} | wall: {wall}")
+            lines.append(f"  {'':<16} goal modes by width: " + "; ".join(
+                " ".join(f"{width:g}:{a}v{b}" for width, a, b in seed) for seed in r["goal_modes_by_bandwidth"]))
         lines.append("")
     failed = [r for r in results["runs"] if not r["measured"]]
     for r in failed:
