@@ -25,7 +25,7 @@ def losses(run_dir: str, svgd_steps: int | None) -> list[float]:
     agent = resume(run_dir)
     if svgd_steps is not None:
         agent.config = dataclasses.replace(agent.config, svgd_steps=svgd_steps)
-    buffer, rng = agent.trainer.buffer, np.random.default_rng(0)
+    buffer = agent.trainer.buffer
 
     @jax.jit
     def step(state, batch, key):
@@ -34,16 +34,22 @@ def losses(run_dir: str, svgd_steps: int | None) -> list[float]:
         state, metrics = update_critic(state, batch, target, agent.optimizers)
         return update_targets(state, agent.config.polyak), metrics["critic_loss"]
 
-    state, key, trace, window = agent.state, jax.random.PRNGKey(0), [], []
+    return train_alone(step, agent.state, buffer, agent.config.batch_size)[1]
+
+
+def train_alone(step, state, buffer, batch_size: int):
+    """UPDATES updates ``step(state, batch, key) -> (state, loss)`` on batches of ``buffer``: the final state and
+    the mean loss of each EVERY updates."""
+    rng, key, trace, window = np.random.default_rng(0), jax.random.PRNGKey(0), [], []
     for i in range(UPDATES):
-        batch = jax.tree.map(lambda x: jnp.asarray(x[0]), buffer.sample(rng, agent.config.batch_size))
+        batch = jax.tree.map(lambda x: jnp.asarray(x[0]), buffer.sample(rng, batch_size))
         key, sub = jax.random.split(key)
         state, loss = step(state, batch, sub)
         window.append(float(loss))
         if (i + 1) % EVERY == 0:
             trace.append(float(np.mean(window)))
             window = []
-    return trace
+    return state, trace
 
 
 if __name__ == "__main__":

@@ -19,12 +19,13 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from critic_alone import EVERY, UPDATES, train_alone  # this directory's script, on the path when run as one
 
 from s2ac.algorithms import agent_from_description
 from s2ac.algorithms.actor_critic import soft_td_target, update_critic, update_targets
 from s2ac.training.loop import read_description, resume
 
-UPDATES, EVERY, TRANSITIONS, REPEATS = 3000, 500, 2048, 16
+TRANSITIONS, REPEATS = 2048, 16
 
 
 def fresh_critic(run_dir: str, activation: str):
@@ -42,7 +43,7 @@ def fit(data_agent, policy_agent, critic_parts) -> tuple[list[float], float, flo
     opt_state = policy_agent.optimizers.critic.init(eqx.filter(critic, eqx.is_inexact_array))
     state = eqx.tree_at(lambda s: (s.critic, s.target_critic, s.critic_opt), policy_agent.state,
                         (critic, target, opt_state))
-    buffer, rng = data_agent.trainer.buffer, np.random.default_rng(0)
+    buffer = data_agent.trainer.buffer
 
     @jax.jit
     def step(state, batch, key):
@@ -51,15 +52,7 @@ def fit(data_agent, policy_agent, critic_parts) -> tuple[list[float], float, flo
         state, metrics = update_critic(state, batch, target, policy_agent.optimizers)
         return update_targets(state, config.polyak), metrics["critic_loss"]
 
-    key, trace, window = jax.random.PRNGKey(0), [], []
-    for i in range(UPDATES):
-        batch = jax.tree.map(lambda x: jnp.asarray(x[0]), buffer.sample(rng, config.batch_size))
-        key, sub = jax.random.split(key)
-        state, loss = step(state, batch, sub)
-        window.append(float(loss))
-        if (i + 1) % EVERY == 0:
-            trace.append(float(np.mean(window)))
-            window = []
+    state, trace = train_alone(step, state, buffer, config.batch_size)
 
     batch = jax.tree.map(lambda x: jnp.asarray(x[0]), buffer.sample(np.random.default_rng(1), TRANSITIONS))
 
