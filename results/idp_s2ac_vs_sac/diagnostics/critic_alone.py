@@ -25,16 +25,27 @@ def losses(run_dir: str, svgd_steps: int | None) -> list[float]:
     agent = resume(run_dir)
     if svgd_steps is not None:
         agent.config = dataclasses.replace(agent.config, svgd_steps=svgd_steps)
-    buffer = agent.trainer.buffer
+    step, _ = critic_step(agent)
+    return train_alone(step, agent.state, agent.trainer.buffer, agent.config.batch_size)[1]
+
+
+def critic_step(agent, policy_critic=None):
+    """A jitted critic-only update ``(state, batch, key) -> (state, loss)`` toward ``agent``'s soft TD target, with
+    the actor and alpha of ``state``, and that target ``(state, batch, key) -> y``. The policy's SVGD steps follow
+    ``policy_critic`` (None: the critic being trained)."""
+    config = agent.config
+
+    def target(state, batch, key):
+        critic = state.critic if policy_critic is None else policy_critic
+        sample = agent.policy(state.actor, critic, batch.next_obs, key, state.alpha)
+        return soft_td_target(state.target_critic, batch, sample, state.alpha, config.gamma)
 
     @jax.jit
     def step(state, batch, key):
-        sample = agent.policy(state.actor, state.critic, batch.next_obs, key, state.alpha)
-        target = soft_td_target(state.target_critic, batch, sample, state.alpha, agent.config.gamma)
-        state, metrics = update_critic(state, batch, target, agent.optimizers)
-        return update_targets(state, agent.config.polyak), metrics["critic_loss"]
+        state, metrics = update_critic(state, batch, target(state, batch, key), agent.optimizers)
+        return update_targets(state, config.polyak), metrics["critic_loss"]
 
-    return train_alone(step, agent.state, buffer, agent.config.batch_size)[1]
+    return step, target
 
 
 def train_alone(step, state, buffer, batch_size: int):

@@ -19,10 +19,14 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from critic_alone import EVERY, UPDATES, train_alone  # this directory's script, on the path when run as one
+from critic_alone import (  # this directory's script, on the path when run as one
+    EVERY,
+    UPDATES,
+    critic_step,
+    train_alone,
+)
 
 from s2ac.algorithms import agent_from_description
-from s2ac.algorithms.actor_critic import soft_td_target, update_critic, update_targets
 from s2ac.training.loop import read_description, resume
 
 TRANSITIONS, REPEATS = 2048, 16
@@ -38,30 +42,17 @@ def fresh_critic(run_dir: str, activation: str):
 
 def fit(data_agent, policy_agent, critic_parts) -> tuple[list[float], float, float]:
     """Train the fresh critic on ``data_agent``'s replay data toward ``policy_agent``'s soft TD target."""
-    trained_critic, config = policy_agent.state.critic, policy_agent.config
-    critic, target = critic_parts
+    critic, target_critic = critic_parts
     opt_state = policy_agent.optimizers.critic.init(eqx.filter(critic, eqx.is_inexact_array))
     state = eqx.tree_at(lambda s: (s.critic, s.target_critic, s.critic_opt), policy_agent.state,
-                        (critic, target, opt_state))
+                        (critic, target_critic, opt_state))
     buffer = data_agent.trainer.buffer
-
-    @jax.jit
-    def step(state, batch, key):
-        sample = policy_agent.policy(state.actor, trained_critic, batch.next_obs, key, state.alpha)
-        target = soft_td_target(state.target_critic, batch, sample, state.alpha, config.gamma)
-        state, metrics = update_critic(state, batch, target, policy_agent.optimizers)
-        return update_targets(state, config.polyak), metrics["critic_loss"]
-
-    state, trace = train_alone(step, state, buffer, config.batch_size)
+    step, target = critic_step(policy_agent, policy_critic=policy_agent.state.critic)
+    state, trace = train_alone(step, state, buffer, policy_agent.config.batch_size)
 
     batch = jax.tree.map(lambda x: jnp.asarray(x[0]), buffer.sample(np.random.default_rng(1), TRANSITIONS))
-
-    @jax.jit
-    def draw(key):
-        sample = policy_agent.policy(state.actor, trained_critic, batch.next_obs, key, state.alpha)
-        return soft_td_target(state.target_critic, batch, sample, state.alpha, config.gamma)
-
-    expected = jnp.mean(jax.vmap(draw)(jax.random.split(jax.random.PRNGKey(1), REPEATS)), axis=0)
+    draws = jax.jit(jax.vmap(lambda key: target(state, batch, key)))
+    expected = jnp.mean(draws(jax.random.split(jax.random.PRNGKey(1), REPEATS)), axis=0)
     error = (state.critic(batch.obs, batch.actions) - expected) ** 2  # (critics, N)
     terminal = np.asarray(batch.terminated) > 0
     return trace, float(jnp.mean(error[:, terminal])), float(jnp.mean(error[:, ~terminal]))
