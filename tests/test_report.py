@@ -110,7 +110,7 @@ def test_outputs_written(d4rl_dir, d4rl_report):
     assert profile["algorithms"]["sac"]["profile"] == pytest.approx((tau < 0.5).astype(float))
     curve = on_disk["tasks"]["Hopper-v5"]["algorithms"]["sac"]["curve"]
     assert curve["alignment"] == "shared" and len(curve["steps"]) == len(curve["mean"]) == 12
-    assert curve["smoothing_window"] == 11  # the study's window 10, widened to odd
+    assert curve["smoothing_window"] == 5  # the study's window 10 (11 when odd), at most half the 12 points
     assert all(lo <= m <= hi for lo, m, hi in zip(curve["min"], curve["mean"], curve["max"], strict=True))
     markdown = (out / "report.md").read_text()
     assert "| algorithm | Hopper-v5 | Walker2d-v5 |" in markdown
@@ -149,6 +149,11 @@ def test_forced_minmax_and_none(d4rl_dir, tmp_path):
     high = (rep.D4RL_REFERENCE["hopper"][1] + rep.D4RL_REFERENCE["walker2d"][1]) / 2
     assert raw["aggregates"]["algorithms"]["s2ac_phi_theta"]["mean"]["estimate"] == pytest.approx(high)
     assert raw["figures"] == [] and (tmp_path / "none" / "report.md").is_file()
+    # The optimality gap measures the shortfall below a normalised 1: raw returns report none.
+    assert raw["aggregates"]["metrics"] == ["median", "mean", "iqm"]
+    assert "optimality_gap" not in raw["aggregates"]["algorithms"]["sac"]
+    assert "Optimality gap" not in (tmp_path / "none" / "report.md").read_text()
+    assert forced["aggregates"]["metrics"][-1] == "optimality_gap"
 
 
 def test_last_k_averaging(tmp_path):
@@ -255,6 +260,14 @@ def test_smoothing_keeps_lines_and_reduces_noise():
         np.testing.assert_allclose(rep.smooth(line[:n]), line[:n], atol=1e-9)
     noisy = line + np.random.default_rng(0).normal(0, 5, 40)
     assert np.std(rep.smooth(noisy) - line) < 0.7 * np.std(noisy - line)
+
+
+def test_smoothing_window_spans_at_most_half_the_curve():
+    assert [rep.savgol_window(n) for n in (2, 5, 6, 10, 12, 21, 22, 100)] == [0, 0, 0, 5, 5, 9, 11, 11]
+    # A short curve that rises late (IDP at 5k-30k steps): one polynomial over all of it overshoots the plateau.
+    late_rise = np.array([150.0, 250.0, 1900.0, 3800.0, 6300.0, 9340.0])
+    smoothed = rep.smooth(late_rise)
+    assert smoothed.max() <= late_rise.max() + 1e-6 and smoothed.min() >= late_rise.min() - 1e-6
 
 
 def test_task_base_and_normalisation():

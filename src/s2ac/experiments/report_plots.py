@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from s2ac.experiments.outputs import pyplot
-from s2ac.experiments.report import METRIC_TITLES, METRICS, PAIR_SEPARATOR, SMOOTHING_POLYORDER, SMOOTHING_WINDOW
+from s2ac.experiments.report import METRIC_TITLES, PAIR_SEPARATOR, SMOOTHING_POLYORDER, SMOOTHING_WINDOW
 
 
 def write_figures(report: dict[str, Any], out: Path) -> list[str]:
@@ -60,9 +60,13 @@ def _plot_curves(report: dict[str, Any], colors: dict[str, Any], path: Path) -> 
         ax.legend(fontsize="small")
     for ax in list(axes.flat)[len(tasks):]:
         ax.set_visible(False)
+    windows = sorted({entry["curve"]["smoothing_window"] for task in report["tasks"].values()
+                      for entry in task["algorithms"].values()} - {0})
+    smoothing = ("not smoothed (curves too short)" if not windows else
+                 f"Savitzky-Golay window {'-'.join(str(w) for w in sorted({windows[0], windows[-1]}))} "
+                 f"(at most {SMOOTHING_WINDOW | 1}, half a curve), order {SMOOTHING_POLYORDER}")
     # Two lines: a single task's panel is narrower than the one-line caption.
-    fig.suptitle(f"mean over seeds, min-max band\nSavitzky-Golay window {SMOOTHING_WINDOW | 1} "
-                 f"({SMOOTHING_WINDOW} widened to odd), order {SMOOTHING_POLYORDER}", fontsize="small")
+    fig.suptitle(f"mean over seeds, min-max band\n{smoothing}", fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -74,10 +78,11 @@ def _plot_aggregates(report: dict[str, Any], colors: dict[str, Any], path: Path,
 
     aggregates = report["aggregates"]["algorithms"]
     labels = {algo: report["algorithms"][algo] for algo in aggregates}
-    points = {labels[a]: np.array([aggregates[a][m]["estimate"] for m in METRICS]) for a in aggregates}
-    cis = {labels[a]: np.array([aggregates[a][m]["ci"] for m in METRICS]).T for a in aggregates}
+    names = report["aggregates"]["metrics"]
+    points = {labels[a]: np.array([aggregates[a][m]["estimate"] for m in names]) for a in aggregates}
+    cis = {labels[a]: np.array([aggregates[a][m]["ci"] for m in names]).T for a in aggregates}
     fig, _ = plot_utils.plot_interval_estimates(
-        points, cis, metric_names=[METRIC_TITLES[m] for m in METRICS], algorithms=list(points),
+        points, cis, metric_names=[METRIC_TITLES[m] for m in names], algorithms=list(points),
         colors={labels[a]: colors[a] for a in aggregates}, xlabel=xlabel, xlabel_y_coordinate=-0.3,
         row_height=0.45, subfigure_width=3.6)
     fig.savefig(path, dpi=120, bbox_inches="tight")
