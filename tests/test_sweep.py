@@ -123,6 +123,54 @@ def test_local_backend_runs_in_pinned_workers_and_a_rerun_skips(tmp_path, monkey
     assert [r["status"] for r in records] == ["skipped", "skipped"]
 
 
+SLOW_WORKER = """
+import os, time
+from pathlib import Path
+
+def work(spec, out):
+    (Path(out) / f"worker_{os.getpid()}").touch()
+    time.sleep(120)
+"""
+SWEEP_DRIVER = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import slow_worker
+from s2ac.experiments.sweep import plan, run_sweep
+run_sweep(plan(["Pendulum-v1"], ["sac"], [0], 100, []), sys.argv[1], "local", workers=1, progress=False,
+          worker=slow_worker.work)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's")
+def test_a_killed_sweep_takes_its_workers_with_it(tmp_path):
+    import os
+    import signal
+    import time
+
+    (tmp_path / "slow_worker.py").write_text(SLOW_WORKER)
+    sweep = subprocess.Popen([sys.executable, "-c", SWEEP_DRIVER, str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob("worker_*")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (marker,) = tmp_path.glob("worker_*")
+        worker = int(marker.name.split("_")[1])
+        sweep.kill()  # SIGKILL: the sweep can do nothing about it; the kernel signals the worker
+        sweep.wait()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(worker, signal.SIGKILL)
+            pytest.fail("the worker outlived its sweep by 20 s")
+    finally:
+        sweep.kill()
+
+
 def test_ray_backend_on_a_local_instance(tmp_path):
     pytest.importorskip("ray")
     specs = plan([ENV], ["sac"], [0], 100, list(TINY))  # one run: the local backend's tests cover several

@@ -213,8 +213,25 @@ def worker_environment(threads: int, out: str | Path) -> dict[str, str]:
     return env
 
 
-def _pin_worker(cpu_sets, environment: dict[str, str]) -> None:
-    """Pool initializer: take a share of the CPUs and set JAX's environment before JAX is imported."""
+def _die_with_parent(parent: int) -> None:
+    """Linux: have the kernel send this worker SIGTERM when the sweep's process ends, however it ends (SIGKILL
+    included), so that a killed sweep leaves no worker training on, on a core the next command wants, with its
+    run locked. What a killed worker leaves, the next sweep resumes from its last checkpoint."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes  # only here: the one platform-specific call of the module
+    import signal
+
+    pr_set_pdeathsig = 1  # <linux/prctl.h>
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent:  # the sweep died before the request was in place
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _pin_worker(cpu_sets, environment: dict[str, str], parent: int) -> None:
+    """Pool initializer: end with the sweep, take a share of the CPUs and set JAX's environment before JAX is
+    imported."""
+    _die_with_parent(parent)
     cpus = cpu_sets.get()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cpus)
@@ -246,7 +263,8 @@ def run_local(specs: Sequence[RunSpec], out: Path, workers: int, report: Callabl
         queue.put(share)
     records = []
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_pin_worker,
-                             initargs=(queue, worker_environment(min(len(s) for s in shares), out))) as pool:
+                             initargs=(queue, worker_environment(min(len(s) for s in shares), out),
+                                       os.getpid())) as pool:
         futures = [pool.submit(worker, spec, out) for spec in specs]
         try:
             for future in as_completed(futures):
