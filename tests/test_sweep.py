@@ -6,8 +6,11 @@ from __future__ import annotations
 import csv
 import fcntl
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -143,10 +146,6 @@ run_sweep(plan(["Pendulum-v1"], ["sac"], [0], 100, []), sys.argv[1], "local", wo
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's")
 def test_a_killed_sweep_takes_its_workers_with_it(tmp_path):
-    import os
-    import signal
-    import time
-
     (tmp_path / "slow_worker.py").write_text(SLOW_WORKER)
     sweep = subprocess.Popen([sys.executable, "-c", SWEEP_DRIVER, str(tmp_path)])
     try:

@@ -213,9 +213,10 @@ def smooth(values: np.ndarray, window: int = SMOOTHING_WINDOW, polyorder: int = 
     scipy centres an even window half a sample late (a straight line comes back shifted by half a step, with a
     jump at the ends), so an even ``window`` is widened to the next odd length: 10 -> 11. The window spans at most
     half the curve (the longest odd length within it): a window as long as the curve fits one polynomial to all
-    of it, which overshoots a curve that rises late (a 6-point curve from 0 to 9360 came back with 9800 at its
-    end). A curve too short for that is returned unchanged: a window of ``polyorder + 1`` points or fewer would
-    fit its points exactly. Polynomials of degree <= ``polyorder`` are left unchanged.
+    of it, which misdraws a curve that rises late (IDP's 6-point curve 150, 250, 1900, 3800, 6300, 9340 came back
+    starting at 31, below every point). A curve too short for that is returned unchanged: a window of
+    ``polyorder + 1`` points or fewer would fit its points exactly. Polynomials of degree <= ``polyorder`` are left
+    unchanged.
     """
     from scipy.signal import savgol_filter
 

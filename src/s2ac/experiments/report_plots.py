@@ -62,9 +62,12 @@ def _plot_curves(report: dict[str, Any], colors: dict[str, Any], path: Path) -> 
         ax.set_visible(False)
     windows = sorted({entry["curve"]["smoothing_window"] for task in report["tasks"].values()
                       for entry in task["algorithms"].values()} - {0})
-    smoothing = ("not smoothed (curves too short)" if not windows else
-                 f"Savitzky-Golay window {'-'.join(str(w) for w in sorted({windows[0], windows[-1]}))} "
-                 f"(at most {SMOOTHING_WINDOW | 1}, half a curve), order {SMOOTHING_POLYORDER}")
+    if windows:
+        span = str(windows[0]) if len(windows) == 1 else f"{windows[0]}-{windows[-1]}"
+        smoothing = (f"Savitzky-Golay window {span} (at most {SMOOTHING_WINDOW | 1}, half a curve), "
+                     f"order {SMOOTHING_POLYORDER}")
+    else:
+        smoothing = "not smoothed (curves too short)"
     # Two lines: a single task's panel is narrower than the one-line caption.
     fig.suptitle(f"mean over seeds, min-max band\n{smoothing}", fontsize="small")
     fig.tight_layout()

@@ -223,7 +223,7 @@ def _die_with_parent(parent: int) -> None:
     import signal
 
     pr_set_pdeathsig = 1  # <linux/prctl.h>
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
     if os.getppid() != parent:  # the sweep died before the request was in place
         os.kill(os.getpid(), signal.SIGTERM)
 
