@@ -1,10 +1,16 @@
-"""Is an S2AC policy's fate at the wall set by the policy or by the rule that picks the acting particle?
+"""Why S2AC's test episodes stall at the wall more than SAC's, measured on trained max-entropy agents.
 
 The study tests S2AC with one particle drawn by ``softmax(Q / alpha)`` (its ``stochastic_mode``). Here the same
 test episodes with the wall (``s2ac/MultiGoalMaxEntObstacle-v0``, the study's seed: the same starts) are run
-with each selection rule of the agent: ``random`` (a uniformly drawn particle: a sample of the policy itself),
-``softmax`` (the study's) and ``max_q`` (the particle of highest Q: deterministic given the particles). For each:
-the share of episodes ending at each goal, at none, and the share ever blocked by the wall. Read-only.
+- for S2AC with each selection rule: ``random`` (a uniformly drawn particle: a sample of the policy itself),
+  ``softmax`` (the study's) and ``max_q`` (the particle of highest Q); for other agents with their own
+  ``stochastic_mode``, as in the study;
+- reporting the share of episodes ending at each goal, at none, the share ever blocked by the wall, and of the
+  blocked ones the share that still reached a goal.
+Then, where the study's blocked episodes that reached no goal ended (their mean last position), the policy's
+1000 actions there: the mean per-coordinate standard deviation of the action and the share of actions that
+point away from the wall's side (a move with a positive component along the wall's outward normal, the one
+that faces the start). Read-only.
 
     python results/multigoal/diagnostics/wall_selection.py RUN_DIR [RUN_DIR ...]
 """
@@ -13,42 +19,63 @@ import json
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from s2ac.algorithms.base import OffPolicyAgent
 from s2ac.envs import make_env
+from s2ac.envs.multigoal import WALL
 from s2ac.training.evaluation import evaluate
 from s2ac.training.files import MODEL_FILE
 
 WALL_ENV = "s2ac/MultiGoalMaxEntObstacle-v0"
 GOALS = ("G1", "G2", "G3")
-EPISODES = 50
-SELECTIONS = ("random", "softmax", "max_q")
+EPISODES, SAMPLES = 50, 1000
+S2AC_SELECTIONS = ("random", "softmax", "max_q")
+_along = np.subtract(WALL[1], WALL[0]) / np.linalg.norm(np.subtract(WALL[1], WALL[0]))
+WALL_NORMAL = np.array([_along[1], -_along[0]])  # the wall's normal on the start's side (origin - WALL[0])
+assert WALL_NORMAL @ -np.asarray(WALL[0]) > 0
 
 
-def wall_test(run_dir: Path, selection: str, seed: int) -> dict[str, float]:
-    agent = OffPolicyAgent.load(run_dir / MODEL_FILE)
+def wall_episodes(agent: OffPolicyAgent, selection: str, seed: int) -> dict[str, np.ndarray]:
     env = make_env(WALL_ENV)
     try:
         result = evaluate(agent, env, EPISODES, seed, mode=selection, record_infos=True)
     finally:
         env.close()
-    ends = np.array([infos[-1]["goal"] for infos in result.infos])
-    blocked = np.array([any(info["blocked"] for info in infos) for infos in result.infos])
-    shares = {name: float(np.mean(ends == i)) for i, name in enumerate(GOALS)}
-    return shares | {"none": float(np.mean(ends < 0)), "blocked": float(blocked.mean()),
-                     "return": float(result.returns.mean())}
+    return {"ends": np.array([infos[-1]["goal"] for infos in result.infos]),
+            "blocked": np.array([any(info["blocked"] for info in infos) for infos in result.infos]),
+            "last": np.array([infos[-1]["position"] for infos in result.infos])}
+
+
+def shares(episodes: dict[str, np.ndarray]) -> str:
+    ends, blocked = episodes["ends"], episodes["blocked"]
+    row = {name: float(np.mean(ends == i)) for i, name in enumerate(GOALS)}
+    row |= {"none": float(np.mean(ends < 0)), "blocked": float(blocked.mean())}
+    recovered = float(np.mean(ends[blocked] >= 0)) if blocked.any() else float("nan")
+    return " ".join(f"{k}:{v:.2f}" for k, v in row.items()) + f" | blocked then a goal: {recovered:.2f}"
 
 
 def main(run_dirs: list[str]) -> None:
     for name in run_dirs:
         run_dir = Path(name)
         seed = json.loads((run_dir / "config.json").read_text())["seed"]
+        agent = OffPolicyAgent.load(run_dir / MODEL_FILE)
         print(run_dir)
-        for selection in SELECTIONS:
-            row = wall_test(run_dir, selection, seed)
-            print(f"  {selection:8s} " + " ".join(f"{k}:{v:.2f}" for k, v in row.items() if k != "return")
-                  + f" return:{row['return']:.1f}")
+        selections = S2AC_SELECTIONS if agent.stochastic_mode == "softmax" else (agent.stochastic_mode,)
+        for selection in selections:
+            episodes = wall_episodes(agent, selection, seed)
+            print(f"  {selection:8s} {shares(episodes)}")
+            if selection == agent.stochastic_mode:
+                stalled = episodes["last"][episodes["blocked"] & (episodes["ends"] < 0)]
+        if len(stalled) == 0:
+            print("  no stalled episode")
+            continue
+        where = stalled.mean(axis=0)
+        actions, _ = agent.sample(where[None].astype(np.float32), SAMPLES, jax.random.PRNGKey(seed))
+        away = float(np.mean(actions[0] @ WALL_NORMAL > 0))
+        print(f"  {len(stalled)} stalled episodes, mean last position ({where[0]:.2f}, {where[1]:.2f}): action std "
+              f"{actions[0].std(axis=0).mean():.2f}, moves away from the wall {away:.2f}")
 
 
 if __name__ == "__main__":
