@@ -1,7 +1,8 @@
 """Why S2AC's test episodes stall at the wall more than SAC's, measured on trained max-entropy agents.
 
 The study tests S2AC with one particle drawn by ``softmax(Q / alpha)`` (its ``stochastic_mode``). Here the same
-test episodes with the wall (``s2ac/MultiGoalMaxEntObstacle-v0``, the study's seed: the same starts) are run
+test episodes with the wall (the study's ``rollouts`` on ``s2ac/MultiGoalMaxEntObstacle-v0``, the study's seed: the
+same starts) are run
 - for S2AC with each selection rule: ``random`` (a uniformly drawn particle: a sample of the policy itself),
   ``softmax`` (the study's) and ``max_q`` (the particle of highest Q); for other agents with their own
   ``stochastic_mode``, as in the study;
@@ -23,13 +24,10 @@ import jax
 import numpy as np
 
 from s2ac.algorithms.base import OffPolicyAgent
-from s2ac.envs import make_env
 from s2ac.envs.multigoal import WALL
-from s2ac.training.evaluation import evaluate
+from s2ac.experiments.multigoal import GOAL_NAMES, WALL_ENVS, goal_statistics, rollouts
 from s2ac.training.files import MODEL_FILE
 
-WALL_ENV = "s2ac/MultiGoalMaxEntObstacle-v0"
-GOALS = ("G1", "G2", "G3")
 EPISODES, SAMPLES = 50, 1000
 S2AC_SELECTIONS = ("random", "softmax", "max_q")
 _along = np.subtract(WALL[1], WALL[0]) / np.linalg.norm(np.subtract(WALL[1], WALL[0]))
@@ -37,37 +35,35 @@ WALL_NORMAL = np.array([_along[1], -_along[0]])  # the wall's normal on the star
 assert WALL_NORMAL @ -np.asarray(WALL[0]) > 0
 
 
-def wall_episodes(agent: OffPolicyAgent, selection: str, seed: int) -> dict[str, np.ndarray]:
-    env = make_env(WALL_ENV)
-    try:
-        result = evaluate(agent, env, EPISODES, seed, mode=selection, record_infos=True)
-    finally:
-        env.close()
-    return {"ends": np.array([infos[-1]["goal"] for infos in result.infos]),
-            "blocked": np.array([any(info["blocked"] for info in infos) for infos in result.infos]),
-            "last": np.array([infos[-1]["position"] for infos in result.infos])}
-
-
-def shares(episodes: dict[str, np.ndarray]) -> str:
-    ends, blocked = episodes["ends"], episodes["blocked"]
-    row = {name: float(np.mean(ends == i)) for i, name in enumerate(GOALS)}
-    row |= {"none": float(np.mean(ends < 0)), "blocked": float(blocked.mean())}
+def shares(episodes: dict[str, np.ndarray], names: tuple[str, ...]) -> str:
+    ends, blocked = episodes["goals"], episodes["blocked"]
+    statistics = goal_statistics(ends, len(names))
+    row = dict(zip(names, statistics["shares"], strict=True)) | {"none": statistics["none"],
+                                                               "blocked": float(blocked.mean())}
     recovered = float(np.mean(ends[blocked] >= 0)) if blocked.any() else float("nan")
     return " ".join(f"{k}:{v:.2f}" for k, v in row.items()) + f" | blocked then a goal: {recovered:.2f}"
+
+
+def last_positions(episodes: dict[str, np.ndarray]) -> np.ndarray:
+    """Each episode's last position ``(E, 2)`` (its positions are NaN after its end)."""
+    lengths = np.sum(~np.isnan(episodes["positions"][:, :, 0]), axis=1)
+    return episodes["positions"][np.arange(len(lengths)), lengths - 1]
 
 
 def main(run_dirs: list[str]) -> None:
     for name in run_dirs:
         run_dir = Path(name)
-        seed = json.loads((run_dir / "config.json").read_text())["seed"]
+        config = json.loads((run_dir / "config.json").read_text())
+        env_id, seed = config["env"], config["seed"]
         agent = OffPolicyAgent.load(run_dir / MODEL_FILE)
         print(run_dir)
         selections = S2AC_SELECTIONS if agent.stochastic_mode == "softmax" else (agent.stochastic_mode,)
-        for selection in selections:
-            episodes = wall_episodes(agent, selection, seed)
-            print(f"  {selection:8s} {shares(episodes)}")
-            if selection == agent.stochastic_mode:
-                stalled = episodes["last"][episodes["blocked"] & (episodes["ends"] < 0)]
+        by_selection = {selection: rollouts(agent, WALL_ENVS[env_id], EPISODES, seed, mode=selection)
+                        for selection in selections}
+        for selection, episodes in by_selection.items():
+            print(f"  {selection:8s} {shares(episodes, GOAL_NAMES[env_id])}")
+        study = by_selection[agent.stochastic_mode]
+        stalled = last_positions(study)[study["blocked"] & (study["goals"] < 0)]
         if len(stalled) == 0:
             print("  no stalled episode")
             continue

@@ -339,12 +339,14 @@ def direction_shares(actions: np.ndarray, goals: np.ndarray, start: np.ndarray) 
     return [float(np.mean(nearest == g)) for g in range(len(goals))]
 
 
-def _rollouts(agent: OffPolicyAgent, env_id: str, episodes: int, seed: int) -> dict[str, np.ndarray]:
-    """Stochastic test episodes through the library's :func:`evaluate`: positions ``(E, T+1, 2)`` (NaN after
-    the end), the goal each ended at (-1: none), returns and whether a wall ever blocked it."""
+def rollouts(agent: OffPolicyAgent, env_id: str, episodes: int, seed: int,
+             mode: str | None = None) -> dict[str, np.ndarray]:
+    """Test episodes through the library's :func:`evaluate`, acting with ``mode`` (default: the agent's
+    ``stochastic_mode``, the study's): positions ``(E, T+1, 2)`` (NaN after the end), the goal each ended at
+    (-1: none), returns and whether a wall ever blocked it."""
     env = make_env(env_id)
     try:
-        result = evaluate(agent, env, episodes, seed, mode=agent.stochastic_mode, record_infos=True)
+        result = evaluate(agent, env, episodes, seed, mode=mode or agent.stochastic_mode, record_infos=True)
     finally:
         env.close()
     longest = max(len(infos) for infos in result.infos)
@@ -385,8 +387,8 @@ def measure_policy(agent: OffPolicyAgent, env_id: str, seed: int,
     arrays the figures need."""
     goals = np.asarray(GOALS[env_id])
     names = GOAL_NAMES[env_id]
-    plain = _rollouts(agent, env_id, m.test_episodes, seed)
-    wall = _rollouts(agent, WALL_ENVS[env_id], m.test_episodes, seed)
+    plain = rollouts(agent, env_id, m.test_episodes, seed)
+    wall = rollouts(agent, WALL_ENVS[env_id], m.test_episodes, seed)
     critical = np.asarray(CRITICAL_STATES[env_id], np.float32)
     key_critical, key_grid = jax.random.split(jax.random.PRNGKey(10_000 + seed))
     actions, log_pi = agent.sample(critical, m.samples, key_critical)
