@@ -88,6 +88,24 @@ def test_a_rerun_trains_and_measures_nothing_and_figures_come_back_from_the_file
     assert offline["runs"] == results["runs"]
 
 
+def test_records_restored_without_arrays_give_the_results_and_the_figures_they_can(micro_run, tmp_path):
+    # What results/multigoal/runs kept of older agents: outcome.json, metrics.csv and config.json, no arrays.
+    out, results = micro_run
+    restored = tmp_path / "restored"
+    shutil.copytree(out, restored, ignore=shutil.ignore_patterns("*.png", "results.json", "summary.txt",
+                                                                 multigoal.EVALUATION_FILE, "checkpoint*"))
+    again = run_study(micro_config(), restored, train=False, progress=False)
+    assert [r["goal_shares"] for r in again["runs"]] == [r["goal_shares"] for r in results["runs"]]
+    assert sorted(again["without_arrays"]) == sorted(r["run_dir"] for r in again["runs"])
+    # The figures drawn from records and metrics come back; those drawn from the arrays are skipped, not broken.
+    assert {"goal_shares_classic.png", "goal_shares_classic_wall.png", "sigma_theta.png"} <= set(again["figures"])
+    assert not any(name.startswith(("trajectories", "samples", "entropy")) for name in again["figures"])
+    assert not list(restored.glob("trajectories*.png"))
+    summary = (restored / "summary.txt").read_text()
+    assert f"2 agents have their record but no {multigoal.EVALUATION_FILE} here" in summary
+    assert json.loads((restored / "results.json").read_text())["figures"] == again["figures"]
+
+
 def test_a_failed_agent_is_recorded_and_listed(tmp_path):
     # A learning rate of 1e30 makes SQL's losses non-finite at once; the other agent is measured.
     config = micro_config(parts=("classic",), settings=(*MICRO_SETTINGS, "critic_lr=1e30"))

@@ -526,6 +526,9 @@ def format_summary(results: dict[str, Any]) -> str:
         lines.append(f"{len(results['missing'])} planned agents have no outcome yet (not trained, or interrupted): "
                      "run the same command again to train them")
     lines.append(f"figures: {', '.join(results.get('figures', [])) or 'none'}")
+    if results.get("without_arrays"):
+        lines.append(f"{len(results['without_arrays'])} agents have their record but no {EVALUATION_FILE} here "
+                     "(restored from results/): the figures drawn from their arrays were not redrawn")
     return "\n".join(lines) + "\n"
 
 
@@ -542,7 +545,9 @@ def run_study(config: MultigoalConfig, out: str | Path, workers: int | None = No
                "parts": {name: asdict(PARTS[name]) for name in config.parts},
                "critical_states": {env: list(map(list, states)) for env, states in CRITICAL_STATES.items()},
                "jax_backend": jax.default_backend(), "wall_time_s": round(time.perf_counter() - start, 1),
-               "runs": runs, "missing": missing, "aggregate": aggregate(runs)}
+               "runs": runs, "missing": missing, "aggregate": aggregate(runs),
+               "without_arrays": [r["run_dir"] for r in runs
+                                  if r["measured"] and not (Path(r["run_dir"]) / EVALUATION_FILE).is_file()]}
     if plots:
         from s2ac.experiments import multigoal_plots  # matplotlib only when figures are asked for
 

@@ -204,11 +204,18 @@ def plot_sigma_theta(path: Path, runs: list[dict[str, Any]]) -> None:
 
 
 def make_figures(results: dict[str, Any], out: Path) -> list[str]:
-    """Write every figure the measured runs allow into ``out``; return their file names."""
+    """Write every figure the measured runs allow into ``out``; return their file names. A figure that needs a
+    file an agent no longer has (its ``evaluation.npz`` or ``metrics.csv``) is skipped."""
     names: list[str] = []
 
     def save(name: str, plot, *args) -> None:
-        plot(out / name, *args)
+        try:
+            plot(out / name, *args)
+        except FileNotFoundError:
+            # An agent restored from its record alone (results/ kept no arrays of it): this figure cannot be
+            # redrawn, and a copy drawn earlier from the same finished agents stays as it was.
+            pyplot().close("all")
+            return
         names.append(name)
 
     measures = results["config"]["measures"]
