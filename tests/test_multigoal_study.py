@@ -247,3 +247,24 @@ def test_goal_modes_count_modes_pointing_at_goals_not_the_corners_of_a_wide_squa
     assert len(modes) == 4 and multigoal.goal_modes(modes, goals, np.zeros(2)) == 4
     corners = multigoal.find_modes(np.tanh(rng.normal(0.0, 3.0, (1000, 2))), 0.2, 0.05)
     assert len(corners) >= 2 and multigoal.goal_modes(corners, goals, np.zeros(2)) == 0
+
+
+def test_alpha_trend_ranks_policies_not_episodes():
+    def run(algo, alpha, seed, g1, g2, g3, env=multigoal.MULTIGOAL_MAXENT_ID, part="maxent"):
+        return {"part": part, "algo": algo, "alpha": alpha, "seed": seed, "env": env, "measured": True,
+                "goal_shares": {"G1": g1, "G2": g2, "G3": g3, "none": 1 - g1 - g2 - g3}}
+
+    rising = [run("s2ac_phi", a, s, 0.9 - 0.1 * (3 * i + s), 0.05 * (3 * i + s), 0.05 * (3 * i + s))
+              for i, a in enumerate((1.0, 3.0, 10.0)) for s in range(3)]
+    falling = [run("sac", a, s, 0.1 * (3 * i + s), 0.0, 0.9 - 0.1 * (3 * i + s))
+               for i, a in enumerate((1.0, 3.0, 10.0)) for s in range(3)]
+    unranked = [run("sql", 10.0, 0, 0.2, 0.4, 0.4), run("sql", 10.0, 1, 0.3, 0.3, 0.3),  # one alpha: no trend
+                run("sql", 10.0, 0, 0.2, 0.3, 0.3, env=multigoal.MULTIGOAL_ID, part="classic")]
+    trend = {t["algo"]: t for t in multigoal.alpha_trend(rising + falling + unranked)}
+    assert set(trend) == {"s2ac_phi", "sac"}
+    up, down = trend["s2ac_phi"], trend["sac"]
+    assert up["alphas"] == [1.0, 3.0, 10.0] and up["goals"] == ["G2", "G3"]
+    assert up["shares"][0] == pytest.approx([0.0, 0.1, 0.2]) and up["means"][2] == pytest.approx(0.7)
+    # Each alpha's seeds above every lower alpha's: only 1 of the 9!/(3!3!3!) = 1680 splits ranks that well.
+    assert up["kendall_tau"] > 0.8 and up["p_value"] == pytest.approx(1 / 1680)
+    assert down["kendall_tau"] < -0.8 and down["p_value"] == pytest.approx(1.0)

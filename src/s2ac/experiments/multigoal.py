@@ -32,6 +32,9 @@ is measured per policy (the paper's claim is about policies, not seeds):
   counts at several kernel widths (``profile_bandwidths``: the count depends on the width, and the record shows
   how); and how the samples at the start spread over the directions of the goals;
 - the smoothness of the learned ``min_k Q`` in the action (Figures 14-15) and ``q_0`` at the critical states.
+
+Over the policies of an algorithm, :func:`alpha_trend` tests the shift claim: does the share of episodes ending
+at G2 or G3 grow with alpha?
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ MEASURES_VERSION = "3"
 WALL_ENVS = {MULTIGOAL_ID: MULTIGOAL_OBSTACLE_ID, MULTIGOAL_MAXENT_ID: MULTIGOAL_MAXENT_OBSTACLE_ID}
 GOALS = {MULTIGOAL_ID: MULTIGOAL_GOALS, MULTIGOAL_MAXENT_ID: MAXENT_GOALS}
 GOAL_NAMES = {MULTIGOAL_ID: ("G1", "G2", "G3", "G4"), MULTIGOAL_MAXENT_ID: ("G1", "G2", "G3")}
+ENTROPY_SIDE = {MULTIGOAL_MAXENT_ID: ("G2", "G3")}
+"""The goals on the side that offers more future entropy, where the paper says S2AC goes as alpha grows."""
 # The first is the start, where a policy chooses its goal; the others are the paper's (Figure 14) or, for the
 # four-goal task, points between two goals.
 CRITICAL_STATES = {
@@ -483,6 +488,37 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def alpha_trend(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The paper's shift claim, tested per (part, algorithm) on a task with an entropy side and two alphas or more:
+    each policy's share of test episodes ending at G2 or G3, per alpha (one value per seed: the policy is the unit,
+    not the episode), Kendall's tau between alpha and that share, and its exact one-sided permutation p-value
+    (the chance of a tau at least as large if the share did not depend on alpha)."""
+    from scipy import stats  # only here: the study's other measures need no scipy
+
+    def tau(*groups: np.ndarray) -> float:
+        ranks = np.concatenate([np.full(len(g), i) for i, g in enumerate(groups)])
+        return float(stats.kendalltau(ranks, np.concatenate(groups)).statistic)
+
+    rows = []
+    for part, algo in dict.fromkeys((r["part"], r["algo"]) for r in runs):
+        mine = [r for r in runs if (r["part"], r["algo"]) == (part, algo) and r["measured"]]
+        side = ENTROPY_SIDE.get(mine[0]["env"]) if mine else None
+        alphas = sorted({r["alpha"] for r in mine})
+        if side is None or len(alphas) < 2:
+            continue
+        shares = [[sum(r["goal_shares"][g] for g in side) for r in sorted(mine, key=lambda r: r["seed"])
+                   if r["alpha"] == alpha] for alpha in alphas]
+        groups = [np.asarray(s) for s in shares]
+        constant = np.ptp(np.concatenate(groups)) == 0  # tau is undefined: nothing to rank
+        test = None if constant else stats.permutation_test(
+            groups, tau, permutation_type="independent", vectorized=False, n_resamples=np.inf, alternative="greater")
+        rows.append({"part": part, "algo": algo, "goals": list(side), "alphas": alphas, "shares": shares,
+                     "means": [float(np.mean(g)) for g in groups],
+                     "kendall_tau": None if test is None else float(test.statistic),
+                     "p_value": None if test is None else float(test.pvalue)})
+    return rows
+
+
 def _mean(values: list[Any]) -> float | None:
     """The mean of the finite values (a diverged agent's are None in its record); None if there is none."""
     finite = [v for v in values if v is not None and np.isfinite(v)]
@@ -519,6 +555,15 @@ def format_summary(results: dict[str, Any]) -> str:
             lines.append(f"  {'':<16} goal modes by width: " + "; ".join(
                 " ".join(f"{width:g}:{a}v{b}" for width, a, b in seed) for seed in r["goal_modes_by_bandwidth"]))
         lines.append("")
+    for t in results.get("alpha_trend", []):
+        by_alpha = " | ".join(f"alpha {a:g}: {m:.2f} ({' '.join(f'{v:.2f}' for v in s)})"
+                              for a, m, s in zip(t["alphas"], t["means"], t["shares"], strict=True))
+        test = ("-" if t["kendall_tau"] is None
+                else f"Kendall tau {t['kendall_tau']:.2f}, one-sided exact permutation p = {t['p_value']:.3f}")
+        lines.append(f"[{t['part']}] {PRESETS[t['algo']].label}: share at {'+'.join(t['goals'])} against alpha, "
+                     f"mean (per seed): {by_alpha}; {test}")
+    if results.get("alpha_trend"):
+        lines.append("")
     failed = [r for r in results["runs"] if not r["measured"]]
     for r in failed:
         lines.append(f"failed: {r['run_dir']}: {r.get('error')}")
@@ -545,7 +590,7 @@ def run_study(config: MultigoalConfig, out: str | Path, workers: int | None = No
                "parts": {name: asdict(PARTS[name]) for name in config.parts},
                "critical_states": {env: list(map(list, states)) for env, states in CRITICAL_STATES.items()},
                "jax_backend": jax.default_backend(), "wall_time_s": round(time.perf_counter() - start, 1),
-               "runs": runs, "missing": missing, "aggregate": aggregate(runs),
+               "runs": runs, "missing": missing, "aggregate": aggregate(runs), "alpha_trend": alpha_trend(runs),
                "without_arrays": [r["run_dir"] for r in runs
                                   if r["measured"] and not (Path(r["run_dir"]) / EVALUATION_FILE).is_file()]}
     if plots:
