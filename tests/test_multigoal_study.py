@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -102,7 +103,7 @@ def test_records_restored_without_arrays_give_the_results_and_the_figures_they_c
     assert not any(name.startswith(("trajectories", "samples", "entropy")) for name in again["figures"])
     assert not list(restored.glob("trajectories*.png"))
     summary = (restored / "summary.txt").read_text()
-    assert f"2 agents have their record but no {multigoal.EVALUATION_FILE} here" in summary
+    assert f"2 agents have their record but no {multigoal.EVALUATION_FILE}" in summary
     assert json.loads((restored / "results.json").read_text())["figures"] == again["figures"]
 
 
@@ -268,3 +269,13 @@ def test_alpha_trend_ranks_policies_not_episodes():
     # Each alpha's seeds above every lower alpha's: only 1 of the 9!/(3!3!3!) = 1680 splits ranks that well.
     assert up["kendall_tau"] > 0.8 and up["p_value"] == pytest.approx(1 / 1680)
     assert down["kendall_tau"] < -0.8 and down["p_value"] == pytest.approx(1.0)
+    assert up["exact"] and up["smallest_p_value"] == pytest.approx(1 / 1680) and up["seeds"] == [[0, 1, 2]] * 3
+    # Unequal seeds per alpha (an agent failed or is not trained yet): 5!/(2!3!) = 10 splits; equal shares: no test.
+    uneven = multigoal.alpha_trend([r for r in rising if (r["alpha"], r["seed"]) != (1.0, 2) and r["alpha"] != 10.0])
+    assert uneven[0]["seeds"] == [[0, 1], [0, 1, 2]] and uneven[0]["p_value"] == pytest.approx(0.1)
+    flat = multigoal.alpha_trend([run("sac", a, 0, 0.5, 0.25, 0.25) for a in (1.0, 3.0)])
+    assert flat[0]["kendall_tau"] is None and flat[0]["p_value"] is None
+    summary = multigoal.format_summary({"config": {"steps": 100, "measures": asdict(Measures())}, "runs": [],
+                                        "aggregate": [], "missing": [], "alpha_trend": list(trend.values()) + flat})
+    assert "alpha 3: 0.40 (seeds 0,1,2: 0.30 0.40 0.50)" in summary and "p = 0.0006" in summary
+    assert "all shares equal: no test" in summary

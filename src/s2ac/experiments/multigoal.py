@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import functools
 import io
+import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -488,11 +489,18 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+TREND_PERMUTATIONS = 100_000
+"""Splits of the policies over the alphas the shift test enumerates; beyond that (a grid larger than 3 alphas x
+4 seeds) it draws this many at random, seeded."""
+
+
 def alpha_trend(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The paper's shift claim, tested per (part, algorithm) on a task with an entropy side and two alphas or more:
     each policy's share of test episodes ending at G2 or G3, per alpha (one value per seed: the policy is the unit,
-    not the episode), Kendall's tau between alpha and that share, and its exact one-sided permutation p-value
-    (the chance of a tau at least as large if the share did not depend on alpha)."""
+    not the episode), Kendall's tau between alpha and that share, and its one-sided permutation p-value (the
+    chance of a tau at least as large if the share did not depend on alpha: the Jonckheere-Terpstra test), exact
+    when every split of the policies over the alphas is enumerated, with the smallest p-value the design allows.
+    The policies are independent: a seed number shares nothing across alphas but its random stream."""
     from scipy import stats  # only here: the study's other measures need no scipy
 
     def tau(*groups: np.ndarray) -> float:
@@ -501,21 +509,26 @@ def alpha_trend(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     rows = []
     for part, algo in dict.fromkeys((r["part"], r["algo"]) for r in runs):
-        mine = [r for r in runs if (r["part"], r["algo"]) == (part, algo) and r["measured"]]
+        mine = sorted((r for r in runs if (r["part"], r["algo"]) == (part, algo) and r["measured"]),
+                      key=lambda r: r["seed"])
         side = ENTROPY_SIDE.get(mine[0]["env"]) if mine else None
         alphas = sorted({r["alpha"] for r in mine})
         if side is None or len(alphas) < 2:
             continue
-        shares = [[sum(r["goal_shares"][g] for g in side) for r in sorted(mine, key=lambda r: r["seed"])
-                   if r["alpha"] == alpha] for alpha in alphas]
+        seeds = [[r["seed"] for r in mine if r["alpha"] == alpha] for alpha in alphas]
+        shares = [[sum(r["goal_shares"][g] for g in side) for r in mine if r["alpha"] == alpha] for alpha in alphas]
         groups = [np.asarray(s) for s in shares]
+        sizes = [len(g) for g in groups]
+        splits = math.factorial(sum(sizes)) // math.prod(math.factorial(n) for n in sizes)
         constant = np.ptp(np.concatenate(groups)) == 0  # tau is undefined: nothing to rank
         test = None if constant else stats.permutation_test(
-            groups, tau, permutation_type="independent", vectorized=False, n_resamples=np.inf, alternative="greater")
-        rows.append({"part": part, "algo": algo, "goals": list(side), "alphas": alphas, "shares": shares,
-                     "means": [float(np.mean(g)) for g in groups],
+            groups, tau, permutation_type="independent", vectorized=False, n_resamples=TREND_PERMUTATIONS,
+            alternative="greater", rng=np.random.default_rng(0))
+        rows.append({"part": part, "algo": algo, "goals": list(side), "alphas": alphas, "seeds": seeds,
+                     "shares": shares, "means": [float(np.mean(g)) for g in groups],
                      "kendall_tau": None if test is None else float(test.statistic),
-                     "p_value": None if test is None else float(test.pvalue)})
+                     "p_value": None if test is None else float(test.pvalue),
+                     "exact": splits <= TREND_PERMUTATIONS, "smallest_p_value": 1 / splits})
     return rows
 
 
@@ -556,12 +569,15 @@ def format_summary(results: dict[str, Any]) -> str:
                 " ".join(f"{width:g}:{a}v{b}" for width, a, b in seed) for seed in r["goal_modes_by_bandwidth"]))
         lines.append("")
     for t in results.get("alpha_trend", []):
-        by_alpha = " | ".join(f"alpha {a:g}: {m:.2f} ({' '.join(f'{v:.2f}' for v in s)})"
-                              for a, m, s in zip(t["alphas"], t["means"], t["shares"], strict=True))
-        test = ("-" if t["kendall_tau"] is None
-                else f"Kendall tau {t['kendall_tau']:.2f}, one-sided exact permutation p = {t['p_value']:.3f}")
+        by_alpha = " | ".join(f"alpha {a:g}: {m:.2f} (seeds {','.join(map(str, seeds))}: "
+                              f"{' '.join(f'{v:.2f}' for v in shares)})"
+                              for a, m, seeds, shares in zip(t["alphas"], t["means"], t["seeds"], t["shares"],
+                                                             strict=True))
+        test = ("all shares equal: no test" if t["kendall_tau"] is None
+                else f"Kendall tau {t['kendall_tau']:.2f}, one-sided {'exact ' if t['exact'] else ''}permutation "
+                     f"p = {t['p_value']:.2g} (the smallest this design allows: {t['smallest_p_value']:.2g})")
         lines.append(f"[{t['part']}] {PRESETS[t['algo']].label}: share at {'+'.join(t['goals'])} against alpha, "
-                     f"mean (per seed): {by_alpha}; {test}")
+                     f"mean: {by_alpha}; {test}")
     if results.get("alpha_trend"):
         lines.append("")
     failed = [r for r in results["runs"] if not r["measured"]]
@@ -572,8 +588,8 @@ def format_summary(results: dict[str, Any]) -> str:
                      "run the same command again to train them")
     lines.append(f"figures: {', '.join(results.get('figures', [])) or 'none'}")
     if results.get("without_arrays"):
-        lines.append(f"{len(results['without_arrays'])} agents have their record but no {EVALUATION_FILE} here "
-                     "(restored from results/): the figures drawn from their arrays were not redrawn")
+        lines.append(f"{len(results['without_arrays'])} agents have their record but no {EVALUATION_FILE} (e.g. "
+                     "restored from results/multigoal): the figures drawn from their arrays were skipped")
     return "\n".join(lines) + "\n"
 
 

@@ -211,9 +211,11 @@ def make_figures(results: dict[str, Any], out: Path) -> list[str]:
     def save(name: str, plot, *args) -> None:
         try:
             plot(out / name, *args)
-        except FileNotFoundError:
-            # An agent restored from its record alone (results/ kept no arrays of it): this figure cannot be
-            # redrawn, and a copy drawn earlier from the same finished agents stays as it was.
+        except FileNotFoundError as err:
+            if Path(err.filename or "").name not in (EVALUATION_FILE, METRICS_FILE):
+                raise
+            # An agent restored from its record alone (results/multigoal kept no arrays of it): the figure cannot
+            # be drawn; a copy drawn earlier, where there is one, is left as it was.
             pyplot().close("all")
             return
         names.append(name)
