@@ -6,7 +6,7 @@
 #
 # Kept per agent (results/multigoal/runs/<task>/<algorithm>/<part>/alpha_<a>/seed_<n>): its record (outcome.json),
 # metrics.csv, config.json and the arrays the figures are drawn from (evaluation.npz; agents synced before
-# 2026-12-01 lack it); never checkpoints. Kept for the study: results.json, summary.txt and the figures. Run
+# 2026-12-01 lack it); never checkpoints. Kept for the study: results.json, summary.txt and the figures it lists. Run
 # `s2ac multigoal --out STUDY_DIR --no-train` first, so that results.json and summary.txt cover every agent (a
 # training command restricted by --algos/--alphas/--seeds writes only its own selection).
 #
@@ -44,5 +44,8 @@ while IFS= read -r run; do
   count=$((count + 1))
 done < <(find "$study" -name outcome.json -path '*/seed_*' -printf '%h\n' | sed "s|^$study/||")
 cp "$study/results.json" "$study/summary.txt" "$results/"
-find "$study" -maxdepth 1 -name '*.png' -exec cp {} "$results/" \;
+# Only the figures that aggregation drew: a training command restricted to some agents leaves its own, drawn from
+# those agents alone, in the study directory.
+python3 -c 'import json, sys; print("\n".join(json.load(open(sys.argv[1]))["figures"]))' "$study/results.json" |
+  while IFS= read -r figure; do cp "$study/$figure" "$results/"; done
 echo "synced $count agents and the study's results from $study into $results"
