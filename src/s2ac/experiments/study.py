@@ -36,11 +36,11 @@ level (it is pickled into the sweep's worker processes)."""
 def recorded_run(spec: RunSpec, out: str | Path, analyse: Analyse, version: str = "") -> dict[str, Any]:
     """A sweep worker: train the run unless its record exists for this budget, then write ``outcome.json`` beside
     it (the sweep's record of what happened and ``analyse``'s reading of the run). A run that failed at this
-    budget is recorded and not retried (training is deterministic: delete its ``outcome.json`` to retry, e.g.
-    after fixing a cause outside the run); a record of a smaller budget is a stage, replaced once the run has
-    resumed to this one. An error of ``analyse`` is reported and nothing is recorded, so a rerun reads the
-    run again. ``version`` names what ``analyse`` measures: a record of another version is read again (the
-    run is not retrained)."""
+    budget is recorded and not retried (training is deterministic on one machine, though not bitwise across
+    machines: delete its ``outcome.json`` to retry, e.g. after fixing a cause outside the run); a record of a
+    smaller budget is a stage, replaced once the run has resumed to this one. An error of ``analyse`` is reported
+    and nothing is recorded, so a rerun reads the run again. ``version`` names what ``analyse`` measures: a record
+    of another version is read again (the run is not retrained)."""
     run_dir = spec.run_dir(out)
     path = run_dir / RECORD_FILE
     identity = run_identity(spec, out)
