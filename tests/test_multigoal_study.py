@@ -279,3 +279,27 @@ def test_alpha_trend_ranks_policies_not_episodes():
                                         "aggregate": [], "missing": [], "alpha_trend": list(trend.values()) + flat})
     assert "alpha 3: 0.40 (seeds 0,1,2: 0.30 0.40 0.50)" in summary and "p = 0.0006" in summary
     assert "all shares equal: no test" in summary
+
+
+def test_trend_test_is_scipys_permutation_test_and_takes_one_policy_per_alpha(monkeypatch):
+    from scipy import stats
+
+    def tau(*groups):
+        ranks = np.concatenate([np.full(len(g), i) for i, g in enumerate(groups)])
+        return stats.kendalltau(ranks, np.concatenate(groups)).statistic
+
+    rng = np.random.default_rng(3)
+    for sizes in ((3, 3, 3), (2, 3), (2, 2, 2, 2)):  # ties included: shares on a 0.1 grid
+        groups = [np.round(rng.uniform(size=n), 1) for n in sizes]
+        reference = stats.permutation_test(groups, tau, permutation_type="independent", vectorized=False,
+                                           n_resamples=10_000, alternative="greater")
+        assert multigoal.kendall_trend_test(groups, rng) == pytest.approx((reference.statistic, reference.pvalue))
+    # One seed per alpha (a probe of a new alpha): scipy refuses such groups; rising over 3 alphas is 1 split of 3! = 6.
+    single = [np.array([0.2]), np.array([0.5]), np.array([0.9])]
+    assert multigoal.kendall_trend_test(single, rng) == pytest.approx((1.0, 1 / 6))
+    grid = [np.array([0.5, 0.6]), np.array([0.7]), np.array([0.8, 0.9])]  # 5!/(2!1!2!) = 30 splits, 1 ranks as well
+    assert multigoal.kendall_trend_test(grid, rng)[1] == pytest.approx(1 / 30)
+    # Beyond TREND_PERMUTATIONS splits: random splits, the observed one counted in, so never below 1 / (draws + 1).
+    monkeypatch.setattr(multigoal, "TREND_PERMUTATIONS", 200)
+    tau_b, p_value = multigoal.kendall_trend_test([np.arange(3.0) + 3 * i for i in range(3)], rng)
+    assert tau_b == pytest.approx(tau(*[np.arange(3.0) + 3 * i for i in range(3)])) and 1 / 201 <= p_value < 0.03

@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import functools
 import io
+import itertools
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -494,19 +495,59 @@ TREND_PERMUTATIONS = 100_000
 4 seeds) it draws this many at random, seeded."""
 
 
+def _splits(sizes: list[int]) -> np.ndarray:
+    """Every distinct assignment of group labels ``0..len(sizes)-1``, ``sizes[i]`` of label ``i``, to
+    ``sum(sizes)`` places: one row per split."""
+    rows: list[np.ndarray] = []
+
+    def fill(labels: np.ndarray, free: tuple[int, ...], group: int) -> None:
+        if group == len(sizes) - 1:
+            labels[list(free)] = group
+            rows.append(labels.copy())
+            return
+        for chosen in itertools.combinations(free, sizes[group]):
+            labels[list(chosen)] = group
+            fill(labels, tuple(k for k in free if k not in chosen), group + 1)
+
+    fill(np.zeros(sum(sizes), dtype=np.int8), tuple(range(sum(sizes))), 0)
+    return np.stack(rows)
+
+
+def kendall_trend_test(groups: list[np.ndarray], rng: np.random.Generator) -> tuple[float, float]:
+    """Kendall's tau-b between the group index (the alpha's rank) and the values, and its one-sided permutation
+    p-value: the share of splits of the pooled values over groups of the same sizes whose tau is at least as large
+    (the Jonckheere-Terpstra test). Exact over every split when there are at most ``TREND_PERMUTATIONS`` of them,
+    else over that many random splits (the observed one counted in). Any group may hold a single value."""
+    values = np.concatenate(groups)
+    sizes = [len(g) for g in groups]
+    observed = np.concatenate([np.full(n, i) for i, n in enumerate(sizes)])
+    upper = np.triu_indices(len(values), 1)
+    value_signs = np.sign(values[:, None] - values[None, :])[upper]
+
+    def concordance(labels: np.ndarray) -> np.ndarray:  # sum over pairs of sign(label diff) * sign(value diff)
+        label_signs = np.sign(labels[..., :, None] - labels[..., None, :])
+        return (label_signs[..., upper[0], upper[1]] * value_signs).sum(axis=-1)
+
+    pairs = len(value_signs)
+    label_ties = sum(n * (n - 1) // 2 for n in sizes)
+    value_ties = pairs - np.count_nonzero(value_signs)
+    score = concordance(observed.astype(np.int64))
+    tau = float(score / math.sqrt((pairs - label_ties) * (pairs - value_ties)))
+    # The tau-b denominator is the same for every split (the label and value multisets are fixed): compare scores.
+    splits = math.factorial(sum(sizes)) // math.prod(math.factorial(n) for n in sizes)
+    if splits <= TREND_PERMUTATIONS:
+        null = concordance(_splits(sizes).astype(np.int64))
+        return tau, float(np.mean(null >= score))
+    null = concordance(np.stack([rng.permutation(observed) for _ in range(TREND_PERMUTATIONS)]).astype(np.int64))
+    return tau, float((np.sum(null >= score) + 1) / (TREND_PERMUTATIONS + 1))
+
+
 def alpha_trend(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The paper's shift claim, tested per (part, algorithm) on a task with an entropy side and two alphas or more:
     each policy's share of test episodes ending at G2 or G3, per alpha (one value per seed: the policy is the unit,
-    not the episode), Kendall's tau between alpha and that share, and its one-sided permutation p-value (the
-    chance of a tau at least as large if the share did not depend on alpha: the Jonckheere-Terpstra test), exact
-    when every split of the policies over the alphas is enumerated, with the smallest p-value the design allows.
-    The policies are independent: a seed number shares nothing across alphas but its random stream."""
-    from scipy import stats  # only here: the study's other measures need no scipy
-
-    def tau(*groups: np.ndarray) -> float:
-        ranks = np.concatenate([np.full(len(g), i) for i, g in enumerate(groups)])
-        return float(stats.kendalltau(ranks, np.concatenate(groups)).statistic)
-
+    not the episode), Kendall's tau between alpha and that share, and its one-sided permutation p-value
+    (:func:`kendall_trend_test`), with the smallest p-value the design allows. The policies are independent: a seed
+    number shares nothing across alphas but its random stream."""
     rows = []
     for part, algo in dict.fromkeys((r["part"], r["algo"]) for r in runs):
         mine = sorted((r for r in runs if (r["part"], r["algo"]) == (part, algo) and r["measured"]),
@@ -517,17 +558,14 @@ def alpha_trend(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         seeds = [[r["seed"] for r in mine if r["alpha"] == alpha] for alpha in alphas]
         shares = [[sum(r["goal_shares"][g] for g in side) for r in mine if r["alpha"] == alpha] for alpha in alphas]
-        groups = [np.asarray(s) for s in shares]
+        groups = [np.asarray(s, dtype=float) for s in shares]
         sizes = [len(g) for g in groups]
         splits = math.factorial(sum(sizes)) // math.prod(math.factorial(n) for n in sizes)
         constant = np.ptp(np.concatenate(groups)) == 0  # tau is undefined: nothing to rank
-        test = None if constant else stats.permutation_test(
-            groups, tau, permutation_type="independent", vectorized=False, n_resamples=TREND_PERMUTATIONS,
-            alternative="greater", rng=np.random.default_rng(0))
+        tau, p_value = (None, None) if constant else kendall_trend_test(groups, np.random.default_rng(0))
         rows.append({"part": part, "algo": algo, "goals": list(side), "alphas": alphas, "seeds": seeds,
                      "shares": shares, "means": [float(np.mean(g)) for g in groups],
-                     "kendall_tau": None if test is None else float(test.statistic),
-                     "p_value": None if test is None else float(test.pvalue),
+                     "kendall_tau": tau, "p_value": p_value,
                      "exact": splits <= TREND_PERMUTATIONS, "smallest_p_value": 1 / splits})
     return rows
 
