@@ -13,7 +13,10 @@ Then, where the study's blocked episodes that reached no goal ended (their mean 
 point away from the wall's side (a move with a positive component along the wall's outward normal, the one
 that faces the start). Read-only.
 
-    python results/multigoal/diagnostics/wall_selection.py RUN_DIR [RUN_DIR ...]
+    python results/multigoal/diagnostics/wall_selection.py [--without-wall] RUN_DIR [RUN_DIR ...]
+
+``--without-wall``: the same episodes on the training task itself (no wall, so no stall analysis): how much of an
+agent's goal reaching each selection rule accounts for.
 """
 
 import json
@@ -50,7 +53,7 @@ def last_positions(episodes: dict[str, np.ndarray]) -> np.ndarray:
     return episodes["positions"][np.arange(len(lengths)), lengths - 1]
 
 
-def main(run_dirs: list[str]) -> None:
+def main(run_dirs: list[str], wall: bool = True) -> None:
     for name in run_dirs:
         run_dir = Path(name)
         config = json.loads((run_dir / "config.json").read_text())
@@ -58,10 +61,12 @@ def main(run_dirs: list[str]) -> None:
         agent = OffPolicyAgent.load(run_dir / MODEL_FILE)
         print(run_dir)
         selections = S2AC_SELECTIONS if agent.stochastic_mode == "softmax" else (agent.stochastic_mode,)
-        by_selection = {selection: rollouts(agent, WALL_ENVS[env_id], EPISODES, seed, mode=selection)
-                        for selection in selections}
+        task = WALL_ENVS[env_id] if wall else env_id
+        by_selection = {selection: rollouts(agent, task, EPISODES, seed, mode=selection) for selection in selections}
         for selection, episodes in by_selection.items():
             print(f"  {selection:8s} {shares(episodes, GOAL_NAMES[env_id])}")
+        if not wall:
+            continue
         study = by_selection[agent.stochastic_mode]
         stalled = last_positions(study)[study["blocked"] & (study["goals"] < 0)]
         if len(stalled) == 0:
@@ -75,4 +80,5 @@ def main(run_dirs: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    arguments = sys.argv[1:]
+    main([a for a in arguments if a != "--without-wall"], wall="--without-wall" not in arguments)
