@@ -522,23 +522,25 @@ def kendall_trend_test(groups: list[np.ndarray], rng: np.random.Generator) -> tu
     sizes = [len(g) for g in groups]
     observed = np.concatenate([np.full(n, i) for i, n in enumerate(sizes)])
     upper = np.triu_indices(len(values), 1)
-    value_signs = np.sign(values[:, None] - values[None, :])[upper]
+    value_signs = np.sign(values[upper[0]] - values[upper[1]]).astype(np.int64)
 
     def concordance(labels: np.ndarray) -> np.ndarray:  # sum over pairs of sign(label diff) * sign(value diff)
-        label_signs = np.sign(labels[..., :, None] - labels[..., None, :])
-        return (label_signs[..., upper[0], upper[1]] * value_signs).sum(axis=-1)
+        labels = np.atleast_2d(labels).astype(np.int64)
+        chunks = [np.sign(rows[:, upper[0]] - rows[:, upper[1]]) @ value_signs  # in chunks: bounded memory
+                  for rows in np.array_split(labels, max(1, len(labels) // 10_000))]
+        return np.concatenate(chunks)
 
     pairs = len(value_signs)
     label_ties = sum(n * (n - 1) // 2 for n in sizes)
     value_ties = pairs - np.count_nonzero(value_signs)
-    score = concordance(observed.astype(np.int64))
+    score = concordance(observed)[0]
     tau = float(score / math.sqrt((pairs - label_ties) * (pairs - value_ties)))
     # The tau-b denominator is the same for every split (the label and value multisets are fixed): compare scores.
     splits = math.factorial(sum(sizes)) // math.prod(math.factorial(n) for n in sizes)
     if splits <= TREND_PERMUTATIONS:
-        null = concordance(_splits(sizes).astype(np.int64))
+        null = concordance(_splits(sizes))
         return tau, float(np.mean(null >= score))
-    null = concordance(np.stack([rng.permutation(observed) for _ in range(TREND_PERMUTATIONS)]).astype(np.int64))
+    null = concordance(np.stack([rng.permutation(observed) for _ in range(TREND_PERMUTATIONS)]))
     return tau, float((np.sum(null >= score) + 1) / (TREND_PERMUTATIONS + 1))
 
 
