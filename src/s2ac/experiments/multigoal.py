@@ -495,6 +495,11 @@ TREND_PERMUTATIONS = 100_000
 4 seeds) it draws this many at random, seeded."""
 
 
+def _split_count(sizes: list[int]) -> int:
+    """How many distinct splits of ``sum(sizes)`` policies over groups of these sizes there are (multinomial)."""
+    return math.factorial(sum(sizes)) // math.prod(math.factorial(n) for n in sizes)
+
+
 def _splits(sizes: list[int]) -> np.ndarray:
     """Every distinct assignment of group labels ``0..len(sizes)-1``, ``sizes[i]`` of label ``i``, to
     ``sum(sizes)`` places: one row per split."""
@@ -536,8 +541,7 @@ def kendall_trend_test(groups: list[np.ndarray], rng: np.random.Generator) -> tu
     score = concordance(observed)[0]
     tau = float(score / math.sqrt((pairs - label_ties) * (pairs - value_ties)))
     # The tau-b denominator is the same for every split (the label and value multisets are fixed): compare scores.
-    splits = math.factorial(sum(sizes)) // math.prod(math.factorial(n) for n in sizes)
-    if splits <= TREND_PERMUTATIONS:
+    if _split_count(sizes) <= TREND_PERMUTATIONS:
         null = concordance(_splits(sizes))
         return tau, float(np.mean(null >= score))
     null = concordance(np.stack([rng.permutation(observed) for _ in range(TREND_PERMUTATIONS)]))
@@ -561,8 +565,7 @@ def alpha_trend(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         seeds = [[r["seed"] for r in mine if r["alpha"] == alpha] for alpha in alphas]
         shares = [[sum(r["goal_shares"][g] for g in side) for r in mine if r["alpha"] == alpha] for alpha in alphas]
         groups = [np.asarray(s, dtype=float) for s in shares]
-        sizes = [len(g) for g in groups]
-        splits = math.factorial(sum(sizes)) // math.prod(math.factorial(n) for n in sizes)
+        splits = _split_count([len(g) for g in groups])
         constant = np.ptp(np.concatenate(groups)) == 0  # tau is undefined: nothing to rank
         tau, p_value = (None, None) if constant else kendall_trend_test(groups, np.random.default_rng(0))
         rows.append({"part": part, "algo": algo, "goals": list(side), "alphas": alphas, "seeds": seeds,
