@@ -1,13 +1,13 @@
-"""What one agent of each part of the multigoal study costs per update, relative to the others, for planning.
+"""What one agent of each part of the multigoal study (``s2ac multigoal``) costs per update, relative to the
+others, for planning the study's compute.
 
 Builds the study's agents exactly as it plans them (``s2ac.experiments.multigoal.plan``: the parts' settings,
 alpha, seed 0) and times 50 updates scanned in one call (the training loop's schedule) on random batches of each
 agent's own batch size, all candidates interleaved round by round (``s2ac.timing.median_ms``), so that the ratios
-hold on a shared, busy machine even where the absolute times do not. Updates dominate an agent's cost here
-(environment steps and measures are a few per cent), so the ratio to an agent of known wall time estimates the
-others'. Read-only; trains nothing.
+hold on a shared, busy machine even where the absolute times do not. Updates dominate an agent's training time,
+so the ratio to an agent of known wall time estimates the others'. Trains nothing.
 
-    python results/multigoal/diagnostics/update_cost.py [--rounds 10] [PART:ALGO ...]
+    python benchmarks/multigoal_cost.py [--rounds 10] [PART:ALGO ...]
 
 Default candidates: ``maxent:s2ac_phi maxent:s2ac_phi_theta authors:s2ac_phi``.
 """
@@ -16,22 +16,14 @@ import argparse
 
 import jax
 import numpy as np
+from update_speed import random_batches  # this directory's: run as a script, it is on sys.path
 
 from s2ac.algorithms.presets import make_agent
 from s2ac.experiments.multigoal import MultigoalConfig, plan
 from s2ac.timing import median_ms
-from s2ac.training.replay import Batch
 
 SCAN = 50
 DEFAULT = ("maxent:s2ac_phi", "maxent:s2ac_phi_theta", "authors:s2ac_phi")
-
-
-def random_batches(rng: np.random.Generator, batch: int, obs_dim: int, action_dim: int) -> Batch:
-    f32 = np.float32
-    return Batch(rng.normal(size=(SCAN, batch, obs_dim)).astype(f32),
-                 rng.uniform(-1, 1, size=(SCAN, batch, action_dim)).astype(f32),
-                 rng.normal(size=(SCAN, batch)).astype(f32), rng.normal(size=(SCAN, batch, obs_dim)).astype(f32),
-                 np.zeros((SCAN, batch), f32))
 
 
 def main() -> None:
@@ -46,7 +38,7 @@ def main() -> None:
         part, algo = candidate.split(":")
         spec = plan(MultigoalConfig(parts=(part,), algos=(algo,), seeds=(0,)))[0]
         agent = make_agent(spec.algo, spec.env, seed=0, assignments=spec.settings)
-        batches = random_batches(rng, agent.config.batch_size, agent.obs_dim, agent.action_dim)
+        batches = random_batches(rng, SCAN, agent.config.batch_size, agent.obs_dim, agent.action_dim)
         calls[f"{candidate} ({spec.label}, batch {agent.config.batch_size})"] = (
             lambda agent=agent, batches=batches: agent.update_fn(agent.state, batches, key))
     ms = median_ms(calls, rounds=args.rounds)
