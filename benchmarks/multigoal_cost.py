@@ -16,13 +16,12 @@ import argparse
 
 import jax
 import numpy as np
-from update_speed import random_batches  # this directory's: run as a script, it is on sys.path
+from update_speed import SCAN, random_batches  # this directory's: run as a script, it is on sys.path
 
 from s2ac.algorithms.presets import make_agent
 from s2ac.experiments.multigoal import MultigoalConfig, plan
 from s2ac.timing import median_ms
 
-SCAN = 50
 DEFAULT = ("maxent:s2ac_phi", "maxent:s2ac_phi_theta", "authors:s2ac_phi")
 
 
@@ -35,8 +34,11 @@ def main() -> None:
     key = jax.random.PRNGKey(0)
     calls = {}
     for candidate in args.candidates:
-        part, algo = candidate.split(":")
-        spec = plan(MultigoalConfig(parts=(part,), algos=(algo,), seeds=(0,)))[0]
+        part, _, algo = candidate.partition(":")
+        try:
+            spec = plan(MultigoalConfig(parts=(part,), algos=(algo,), seeds=(0,)))[0]
+        except ValueError as error:
+            parser.error(f"candidate {candidate!r} is not PART:ALGO of the study: {error}")
         agent = make_agent(spec.algo, spec.env, seed=0, assignments=spec.settings)
         batches = random_batches(rng, SCAN, agent.config.batch_size, agent.obs_dim, agent.action_dim)
         calls[f"{candidate} ({spec.label}, batch {agent.config.batch_size})"] = (
