@@ -154,6 +154,8 @@ def test_direction_shares_point_actions_at_the_nearest_goal_direction():
     goals = np.array(multigoal.GOALS["s2ac/MultiGoal-v0"])
     actions = np.array([[1.0, 0.1], [0.9, -0.2], [-1.0, 0.0], [0.1, 0.8]])
     assert multigoal.direction_shares(actions, goals, np.zeros(2)) == [0.5, 0.25, 0.25, 0.0]
+    weighted = multigoal.direction_shares(actions, goals, np.zeros(2), weights=np.array([0.1, 0.2, 0.3, 0.4]))
+    np.testing.assert_allclose(weighted, [0.3, 0.3, 0.4, 0.0])
 
 
 def test_plan_puts_the_classic_sql_check_first_and_labels_runs_by_part_and_alpha():

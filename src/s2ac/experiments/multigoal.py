@@ -338,12 +338,15 @@ def gaussian_fit_modes(samples: np.ndarray, bandwidth: float, min_share: float, 
     return find_modes(np.tanh(draws), bandwidth, min_share)
 
 
-def direction_shares(actions: np.ndarray, goals: np.ndarray, start: np.ndarray) -> list[float]:
-    """The share of ``actions`` ``(n, 2)`` at ``start`` pointing most nearly (cosine) toward each goal."""
+def direction_shares(actions: np.ndarray, goals: np.ndarray, start: np.ndarray,
+                     weights: np.ndarray | None = None) -> list[float]:
+    """The share of ``actions`` ``(n, 2)`` at ``start`` pointing most nearly (cosine) toward each goal;
+    with ``weights`` ``(n,)`` (summing to 1), the weight of those actions instead of their count."""
     directions = goals - start
     directions = directions / np.linalg.norm(directions, axis=1, keepdims=True)
     nearest = np.argmax(actions @ directions.T, axis=1)
-    return [float(np.mean(nearest == g)) for g in range(len(goals))]
+    weights = np.full(len(actions), 1.0 / len(actions)) if weights is None else np.asarray(weights, float)
+    return [float(np.sum(weights[nearest == g])) for g in range(len(goals))]
 
 
 def rollouts(agent: OffPolicyAgent, env_id: str, episodes: int, seed: int,
