@@ -345,8 +345,9 @@ def direction_shares(actions: np.ndarray, goals: np.ndarray, start: np.ndarray,
     directions = goals - start
     directions = directions / np.linalg.norm(directions, axis=1, keepdims=True)
     nearest = np.argmax(actions @ directions.T, axis=1)
-    weights = np.full(len(actions), 1.0 / len(actions)) if weights is None else np.asarray(weights, float)
-    return [float(np.sum(weights[nearest == g])) for g in range(len(goals))]
+    if weights is None:  # counted, not summed, so that the shares are exact fractions of n
+        return [float(np.mean(nearest == g)) for g in range(len(goals))]
+    return [float(np.sum(np.asarray(weights, float)[nearest == g])) for g in range(len(goals))]
 
 
 def rollouts(agent: OffPolicyAgent, env_id: str, episodes: int, seed: int,
