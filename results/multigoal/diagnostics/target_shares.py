@@ -22,7 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-from s2ac.experiments.multigoal import CRITICAL_STATES, EVALUATION_FILE, GOAL_NAMES, GOALS, direction_shares, grid
+from s2ac.experiments.multigoal import (
+    CRITICAL_STATES,
+    EVALUATION_FILE,
+    GOAL_NAMES,
+    GOALS,
+    direction_shares,
+    grid,
+    nearest_goal,
+)
 
 
 def target_reading(run_dir: Path) -> dict:
@@ -34,8 +42,7 @@ def target_reading(run_dir: Path) -> dict:
     logits = q / alpha
     weights = np.exp(logits - logits.max())
     target = direction_shares(actions, goals, start, weights / weights.sum())
-    directions = (goals - start) / np.linalg.norm(goals - start, axis=1, keepdims=True)
-    nearest = np.argmax(actions @ directions.T, axis=1)
+    nearest = nearest_goal(actions, goals, start)
     gaps = [float((q[nearest == g].max() - q.max()) / alpha) for g in range(len(goals))]
     names = GOAL_NAMES[env_id]
     return {"run": str(run_dir), "algo": outcome["algo"], "alpha": alpha, "seed": outcome["seed"],
@@ -65,6 +72,7 @@ def main(arguments: list[str]) -> None:
             for row in rows:
                 writer.writerow([row["algo"], row["alpha"], row["seed"],
                                  *(round(row[kind][n], 4) for kind in kinds for n in names), row["episodes"]["none"]])
+
 
 if __name__ == "__main__":
     main(sys.argv[1:])

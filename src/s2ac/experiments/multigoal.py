@@ -338,13 +338,18 @@ def gaussian_fit_modes(samples: np.ndarray, bandwidth: float, min_share: float, 
     return find_modes(np.tanh(draws), bandwidth, min_share)
 
 
+def nearest_goal(actions: np.ndarray, goals: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """For each of ``actions`` ``(n, 2)`` at ``start``, the index of the goal it points most nearly (cosine) toward."""
+    directions = goals - start
+    directions = directions / np.linalg.norm(directions, axis=1, keepdims=True)
+    return np.argmax(actions @ directions.T, axis=1)
+
+
 def direction_shares(actions: np.ndarray, goals: np.ndarray, start: np.ndarray,
                      weights: np.ndarray | None = None) -> list[float]:
     """The share of ``actions`` ``(n, 2)`` at ``start`` pointing most nearly (cosine) toward each goal;
     with ``weights`` ``(n,)`` (summing to 1), the weight of those actions instead of their count."""
-    directions = goals - start
-    directions = directions / np.linalg.norm(directions, axis=1, keepdims=True)
-    nearest = np.argmax(actions @ directions.T, axis=1)
+    nearest = nearest_goal(actions, goals, start)
     if weights is None:  # counted, not summed, so that the shares are exact fractions of n
         return [float(np.mean(nearest == g)) for g in range(len(goals))]
     return [float(np.sum(np.asarray(weights, float)[nearest == g])) for g in range(len(goals))]
