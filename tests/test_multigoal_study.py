@@ -229,6 +229,7 @@ def test_a_run_directory_trained_with_other_settings_is_refused_not_mixed(micro_
     other = micro_config(settings=(*MICRO_SETTINGS, "critic_lr=0.002"), parts=("classic",))
     results = run_study(other, tmp_path / "study", progress=False, plots=False)
     assert results["runs"] == [] and len(results["missing"]) == 2
+    assert "2 planned agents have no outcome yet" in (tmp_path / "study" / "summary.txt").read_text()
     sweep = json.loads((tmp_path / "study" / "sweep.json").read_text())
     assert all(r["status"] == "failed" and "was trained with other settings" in r["error"] for r in sweep["runs"])
 

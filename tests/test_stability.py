@@ -232,7 +232,7 @@ def test_the_study_records_each_run_and_a_rerun_trains_nothing(tmp_path, capsys)
     bigger = stability.StabilityConfig(**{**config.__dict__, "alphas": ("1", "0.5", "0.1")})
     partial = stability.run_study(bigger, tmp_path, train=False)
     assert len(partial["runs"]) == 2 and len(partial["missing"]) == 1 and "alpha_0.1" in partial["missing"][0]
-    assert "1 planned runs have no outcome yet" in (tmp_path / "summary.txt").read_text()
+    assert "1 planned run has no outcome yet" in (tmp_path / "summary.txt").read_text()
 
 
 def test_analyse_run_reads_a_nonfinite_failure_and_impossible_entropy(tmp_path):

@@ -67,7 +67,7 @@ from s2ac.envs.multigoal import (
 )
 from s2ac.experiments import validation
 from s2ac.experiments.outputs import print_summary
-from s2ac.experiments.study import recorded_run, train_and_collect, write_study
+from s2ac.experiments.study import missing_line, recorded_run, train_and_collect, write_study
 from s2ac.experiments.sweep import RunSpec, known_settings
 from s2ac.training.evaluation import evaluate
 from s2ac.training.files import MODEL_FILE, write_bytes_atomically
@@ -636,8 +636,7 @@ def format_summary(results: dict[str, Any]) -> str:
     for r in failed:
         lines.append(f"failed: {r['run_dir']}: {r.get('error')}")
     if results["missing"]:
-        lines.append(f"{len(results['missing'])} planned agents have no outcome yet (not trained, or interrupted): "
-                     "run the same command again to train them")
+        lines.append(missing_line(results["missing"], "agent"))
     lines.append(f"figures: {', '.join(results.get('figures', [])) or 'none'}")
     if results.get("without_arrays"):
         lines.append(f"{len(results['without_arrays'])} agents have their record but no {EVALUATION_FILE} (e.g. "

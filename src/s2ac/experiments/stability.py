@@ -33,7 +33,7 @@ from typing import Any
 from s2ac.algorithms.presets import ALIASES, get_preset
 from s2ac.envs import make_env
 from s2ac.experiments.outputs import print_summary
-from s2ac.experiments.study import recorded_run, train_and_collect, write_study
+from s2ac.experiments.study import missing_line, recorded_run, train_and_collect, write_study
 from s2ac.experiments.sweep import RunSpec
 from s2ac.experiments.validation import check_int, positive_number
 from s2ac.training.files import CONFIG_FILE, METRICS_FILE
@@ -181,8 +181,7 @@ def format_summary(results: dict[str, Any]) -> str:
         if o["other_error"]:
             lines.append(f"error in {o['run_dir']}: {o['other_error']}")
     if results["missing"]:
-        lines.append(f"{len(results['missing'])} planned runs have no outcome yet (not trained, or interrupted): "
-                     "run the same command again to train them")
+        lines.append(missing_line(results["missing"], "run"))
     return "\n".join(lines) + "\n"
 
 

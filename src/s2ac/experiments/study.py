@@ -125,6 +125,15 @@ def write_study(out: str | Path, results: dict[str, Any], summary: Callable[[dic
     return results
 
 
+def missing_line(missing: Sequence[Any], unit: str) -> str:
+    """The summary line for planned ``unit``s (e.g. "run", "agent") that have no outcome yet; "" if none."""
+    if not missing:
+        return ""
+    noun, verb = (unit, "has") if len(missing) == 1 else (f"{unit}s", "have")
+    return (f"{len(missing)} planned {noun} {verb} no outcome yet (not trained, or interrupted): "
+            "run the same command again to train them")
+
+
 def finite(value: Any) -> Any:
     """``value`` with every non-finite float replaced by None (JSON has no NaN), through dicts and lists."""
     if isinstance(value, float) and not math.isfinite(value):
