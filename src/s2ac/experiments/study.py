@@ -126,9 +126,7 @@ def write_study(out: str | Path, results: dict[str, Any], summary: Callable[[dic
 
 
 def missing_line(missing: Sequence[Any], unit: str) -> str:
-    """The summary line for planned ``unit``s (e.g. "run", "agent") that have no outcome yet; "" if none."""
-    if not missing:
-        return ""
+    """The summary line for the planned ``unit``s (e.g. "run", "agent") in ``missing``, which have no outcome yet."""
     noun, verb = (unit, "has") if len(missing) == 1 else (f"{unit}s", "have")
     return (f"{len(missing)} planned {noun} {verb} no outcome yet (not trained, or interrupted): "
             "run the same command again to train them")
